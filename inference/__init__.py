@@ -1,0 +1,8 @@
+"""ldr2hdr inference: everything that turns pixels into HDR. Never imports bpy.
+
+Public entry points live in submodules: ``pipeline.run`` (the whole chain), ``crf``
+(camera curves), ``classical`` (non-learned steps), ``image_io`` (OpenImageIO reading and
+atomic writing), ``evaluate`` (the measuring stick) and ``cli`` (the command line).
+"""
+
+__version__ = "0.1.0"
