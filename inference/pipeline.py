@@ -1,0 +1,169 @@
+"""The one pipeline: Estimate CRF -> Linearize -> Restore Highlights.
+
+The command line, the evaluation harness and the Blender operators all call :func:`run`
+with a :class:`Settings`, so they cannot disagree about what a step does.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from . import __version__, classical, crf
+from .errors import Ldr2HdrError
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("classical",)
+STEPS = ("estimate-crf", "linearize", "restore", "reconstruct")
+PANORAMA_MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides a result; built by the CLI and the Blender operators.
+
+    Attributes:
+        method: ``"classical"`` (sRGB/declared curve, dequantization, Kovaleski-Oliveira).
+        crf: ``"auto"`` (the method decides), ``"srgb"``, ``"linear"``, ``"gammaG"``; or an
+            :class:`~crf.InverseCRF` given directly (e.g. loaded from a ``.crf.json``).
+        panorama: ``"auto"`` (2:1 aspect means a 360 equirectangular panorama), ``"on"``, ``"off"``.
+        exposure: output scale in stops (``hdr * 2**exposure``).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for learned models.
+        tile_size: tile edge in pixels for tiled inference.
+        dequantize: remove 8-bit banding in smooth regions while linearizing.
+        mask_threshold: LDR value where the soft saturation mask starts.
+        expansion_gain: classical highlight boost where the expand map is 1.
+    """
+
+    method: str = "classical"
+    crf: object = "auto"
+    panorama: str = "auto"
+    exposure: float = 0.0
+    device: str = "auto"
+    tile_size: int = 512
+    dequantize: bool = True
+    mask_threshold: float = 0.95
+    expansion_gain: float = 4.0
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise Ldr2HdrError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.panorama not in PANORAMA_MODES:
+            raise Ldr2HdrError(f"panorama must be one of {', '.join(PANORAMA_MODES)}, got {self.panorama!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise Ldr2HdrError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if not (-32 <= float(self.exposure) <= 32):
+            raise Ldr2HdrError(f"exposure must be within +-32 stops, got {self.exposure}")
+        if not (64 <= int(self.tile_size) <= 8192):
+            raise Ldr2HdrError(f"tile size must be between 64 and 8192 pixels, got {self.tile_size}")
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+@dataclass
+class Result:
+    """What a pipeline run produced. Arrays are float32 ``HxWx3`` (mask ``HxW``)."""
+
+    inverse_crf: crf.InverseCRF
+    linear: np.ndarray | None = None
+    hdr: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """The final image of the run: HDR if highlights were restored, else the linear one."""
+        return self.hdr if self.hdr is not None else self.linear
+
+
+def is_panorama(shape: tuple, mode: str = "auto") -> bool:
+    """Whether an image of ``shape`` (H, W, ...) is treated as a 360 equirectangular map."""
+    if mode != "auto":
+        return mode == "on"
+    h, w = shape[:2]
+    return h > 0 and abs(w / h - 2.0) < 0.02
+
+
+def check_ldr(ldr: np.ndarray) -> np.ndarray:
+    """Validate an LDR input: float ``HxWx3`` with finite values in [0, 1]."""
+    a = np.asarray(ldr)
+    if a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise Ldr2HdrError(f"expected an HxWx3 image, got shape {a.shape}")
+    a = a.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(a)):
+        raise Ldr2HdrError("image contains NaN or infinite values")
+    if a.min() < -1e-6 or a.max() > 1 + 1e-6:
+        raise Ldr2HdrError(f"LDR pixel values must be in [0, 1], got [{a.min():.4g}, {a.max():.4g}]")
+    return np.clip(a, 0.0, 1.0)
+
+
+def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) -> crf.InverseCRF:
+    """Choose the inverse camera curve for ``ldr`` (``HxWx3`` in [0, 1]).
+
+    ``settings.crf`` given explicitly wins. The classical method assumes sRGB: it is what
+    cameras and browsers declare for JPEG/PNG, and with no other information it is the
+    least surprising choice.
+    """
+    if isinstance(settings.crf, crf.InverseCRF):
+        return settings.crf
+    if settings.crf != "auto":
+        return crf.parametric_inverse(str(settings.crf))
+    inv = crf.srgb_inverse()
+    return crf.InverseCRF(inv.curves, "srgb (classical default)", 1.0)
+
+
+def linearize(ldr: np.ndarray, inv: crf.InverseCRF, settings: Settings = Settings()) -> tuple[np.ndarray, np.ndarray]:
+    """Undo the curve (after dequantization). Returns linear ``HxWx3`` and the soft mask ``HxW``."""
+    src = classical.dequantize(ldr) if settings.dequantize else ldr
+    return crf.linearize(src, inv), classical.soft_saturation_mask(ldr, settings.mask_threshold)
+
+
+def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, settings: Settings = Settings()) -> np.ndarray:
+    """Bring back radiance in clipped regions. Returns float32 ``HxWx3``, never clamped."""
+    wrap = is_panorama(linear.shape, settings.panorama)
+    return classical.expand_kovaleski_oliveira(linear, ldr, gain=settings.expansion_gain, wrap=wrap)
+
+
+def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "reconstruct", exif=None) -> Result:
+    """Run the pipeline up to ``steps`` on one LDR image.
+
+    Args:
+        ldr: float32 ``HxWx3`` pixel values in [0, 1], top-down rows.
+        settings: see :class:`Settings`.
+        steps: ``"estimate-crf"``, ``"linearize"``, ``"restore"`` or ``"reconstruct"``
+            (``restore`` and ``reconstruct`` both run all three steps on an LDR input).
+        exif: optional EXIF info (exposure time, f-number, ISO) recorded in the metadata.
+    """
+    if steps not in STEPS:
+        raise Ldr2HdrError(f"unknown step {steps!r}; choose one of {', '.join(STEPS)}")
+    ldr = check_ldr(ldr)
+    inv = estimate_crf(ldr, settings, exif)
+    meta = {
+        "software": f"ldr2hdr {__version__}",
+        "method": settings.method,
+        "crf_method": inv.method,
+        "crf_confidence": float(inv.confidence),
+        "panorama": bool(is_panorama(ldr.shape, settings.panorama)),
+        "exposure_stops": float(settings.exposure),
+        "exposure_scale": float(2.0 ** settings.exposure),
+        "clipped_fraction": float(np.mean(ldr.max(axis=-1) >= 254.5 / 255.0)),
+    }
+    if exif is not None:
+        meta.update({f"exif_{k}": v for k, v in asdict(exif).items() if v is not None and k != "orientation"})
+    result = Result(inverse_crf=inv, metadata=meta)
+    if steps == "estimate-crf":
+        return result
+    scale = np.float32(2.0 ** settings.exposure)
+    linear, mask = linearize(ldr, inv, settings)
+    result.mask = mask
+    if steps == "linearize":
+        result.linear = linear * scale if scale != 1 else linear
+        return result
+    hdr = restore_highlights(linear, ldr, mask, settings)
+    result.linear = linear
+    result.hdr = hdr * scale if scale != 1 else hdr
+    return result

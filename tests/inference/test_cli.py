@@ -1,0 +1,163 @@
+"""The command line end to end, on LDR photos made from a real HDR panorama (bpy studio light)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ldr2hdr.inference import cli, crf, image_io
+
+
+def _downsample(img, f):
+    h, w = img.shape[0] // f * f, img.shape[1] // f * f
+    return img[:h, :w].reshape(h // f, f, w // f, f, 3).mean(axis=(1, 3))
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+    """Two small LDR photos from the 'sunrise' studio light: a JPEG and a PNG, ~5% clipped."""
+    from tests.conftest import studio_light_path
+
+    hdr = _downsample(image_io.read_image(studio_light_path("sunrise")).pixels, 4)  # 256x128
+    scale = 1.0 / np.quantile(hdr.max(axis=-1), 0.95)
+    ldr = crf.apply_crf(hdr * scale, crf.srgb_inverse())
+    d = tmp_path_factory.mktemp("photos")
+    image_io.write_jpeg(d / "pano.jpg", ldr, quality=95)
+    image_io.write_png(d / "flat.png", ldr[:, :200])
+    return d, hdr * scale
+
+
+def test_help_explains_the_tool(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("estimate-crf", "linearize", "restore", "reconstruct", "eval", "Examples"):
+        assert word in text
+
+
+def test_reconstruct_file_and_folder(photo_dir, tmp_path, capsys):
+    d, truth = photo_dir
+    out = tmp_path / "out"
+    rc = cli.main(["reconstruct", str(d / "pano.jpg"), str(d), "-o", str(out), "--crf-json", "--preview"])
+    # pano.jpg given twice (file + folder): the second is refused by name collision, not overwritten
+    assert rc == 1
+    assert "same output name" in capsys.readouterr().err
+    rc = cli.main(["reconstruct", str(d), "-o", str(tmp_path / "out2"), "--crf-json", "--preview"])
+    assert rc == 0
+    out2 = tmp_path / "out2"
+    for stem in ("pano", "flat"):
+        assert (out2 / f"{stem}.exr").is_file()
+        assert (out2 / f"{stem}.preview.png").is_file()
+        data = json.loads((out2 / f"{stem}.crf.json").read_text())
+        assert len(data["inverse_crf"]) == 1024 and data["method"]
+    hdr = image_io.read_image(out2 / "pano.exr")
+    assert hdr.is_hdr
+    clipped = truth.max(axis=-1) >= 1.0
+    assert clipped.any()
+    # values above 1 exist exactly where the input was clipped
+    assert hdr.pixels[clipped].max(axis=-1).mean() > 1.5
+    assert hdr.pixels[~clipped].max() <= 1.0 + 1e-2 or hdr.pixels[~clipped].max(axis=-1).mean() < 0.6
+    meta = image_io.read_exr_metadata(out2 / "pano.exr")
+    assert "pano.jpg" in meta["source_file"] and meta["crf_method"] and "exposure_scale" in meta
+
+
+def test_existing_outputs_are_not_overwritten(photo_dir, tmp_path):
+    d, _ = photo_dir
+    out = tmp_path / "out"
+    assert cli.main(["linearize", str(d / "flat.png"), "-o", str(out), "-q"]) == 0
+    before = (out / "flat.exr").read_bytes()
+    assert cli.main(["linearize", str(d / "flat.png"), "-o", str(out), "-q", "--exposure", "2"]) == 1
+    assert (out / "flat.exr").read_bytes() == before
+    assert cli.main(["linearize", str(d / "flat.png"), "-o", str(out), "-q", "--exposure", "2", "--overwrite"]) == 0
+    assert (out / "flat.exr").read_bytes() != before
+
+
+def test_estimate_crf_writes_json_only(photo_dir, tmp_path):
+    d, _ = photo_dir
+    out = tmp_path / "out"
+    assert cli.main(["estimate-crf", str(d / "pano.jpg"), "-o", str(out), "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["pano.crf.json"]
+    data = json.loads((out / "pano.crf.json").read_text())
+    assert np.all(np.diff(data["inverse_crf"]) >= 0)
+
+
+def test_linearize_then_restore_equals_reconstruct(photo_dir, tmp_path):
+    d, _ = photo_dir
+    lin_dir, res_dir, rec_dir = tmp_path / "lin", tmp_path / "res", tmp_path / "rec"
+    assert cli.main(["linearize", str(d / "pano.jpg"), "-o", str(lin_dir), "-q", "--float"]) == 0
+    lin = image_io.read_image(lin_dir / "pano.exr").pixels
+    assert lin.max() <= 1.0 + 1e-6
+    assert cli.main(["restore", str(lin_dir / "pano.exr"), "-o", str(res_dir), "-q", "--float"]) == 0
+    assert cli.main(["reconstruct", str(d / "pano.jpg"), "-o", str(rec_dir), "-q", "--float"]) == 0
+    a = image_io.read_image(res_dir / "pano.exr").pixels
+    b = image_io.read_image(rec_dir / "pano.exr").pixels
+    assert a.max() > 1.5
+    # Re-encoding the dequantized linear image can move pixels by half a code value, so a few
+    # pixels at the clip threshold may differ; the image and its energy must agree.
+    close = np.isclose(a, b, rtol=0.05, atol=0.01).all(axis=-1)
+    assert close.mean() > 0.99
+    assert a.sum() == pytest.approx(b.sum(), rel=0.01)
+
+
+def test_crf_options(photo_dir, tmp_path):
+    d, _ = photo_dir
+    out = tmp_path / "out"
+    assert cli.main(["estimate-crf", str(d / "flat.png"), "-o", str(out), "-q", "--crf", "gamma2.2"]) == 0
+    data = json.loads((out / "flat.crf.json").read_text())
+    assert crf.crf_rmse(np.array(data["inverse_crf"]), crf.gamma_inverse(2.2)) < 1e-4
+    # a curve file from an earlier run is accepted
+    assert cli.main(["linearize", str(d / "flat.png"), "-o", str(out), "-q", "--crf", str(out / "flat.crf.json")]) == 0
+    assert cli.main(["linearize", str(d / "flat.png"), "-o", str(out), "-q", "--crf", "vivid"]) == 2
+
+
+def test_hdr_input_passes_through_with_warning(tmp_path, capfd, caplog):
+    src = tmp_path / "already.exr"
+    pix = np.full((8, 16, 3), 5.0, np.float32)
+    image_io.write_exr(src, pix)
+    assert cli.main(["reconstruct", str(src), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert "already HDR" in capfd.readouterr().err + caplog.text
+    np.testing.assert_allclose(image_io.read_image(tmp_path / "out" / "already.exr").pixels, pix)
+
+
+BAD_CASES = {
+    "empty.jpg": b"",
+    "text.png": b"this is not an image\n" * 10,
+    "truncated.jpg": None,  # filled from a real JPEG below
+}
+
+
+def test_batch_goes_on_past_bad_files(photo_dir, tmp_path, capfd):
+    d, _ = photo_dir
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "good.jpg").write_bytes((d / "pano.jpg").read_bytes())
+    (batch / "empty.jpg").write_bytes(b"")
+    (batch / "text.png").write_text("this is not an image\n" * 10)
+    (batch / "truncated.jpg").write_bytes((d / "pano.jpg").read_bytes()[:3000])
+    (batch / "z_also_good.png").write_bytes((d / "flat.png").read_bytes())
+    out = tmp_path / "out"
+    report = tmp_path / "report.json"
+    rc = cli.main(["reconstruct", str(batch), "-o", str(out), "--report", str(report), "-q"])
+    err = capfd.readouterr().err
+    assert rc == 1
+    lines = [l for l in err.splitlines() if l.startswith("ldr2hdr: error:")]
+    assert len(lines) == 3
+    for name in ("empty.jpg", "text.png", "truncated.jpg"):
+        assert any(name in l for l in lines)
+        assert not (out / name.replace(".jpg", ".exr").replace(".png", ".exr")).exists()
+    assert "Traceback" not in err
+    assert "2 ok, 3 failed" in err
+    assert sorted(p.name for p in out.iterdir()) == ["good.exr", "z_also_good.exr"]
+    rows = json.loads(report.read_text())["inputs"]
+    assert [r["status"] for r in rows].count("error") == 3
+
+
+def test_missing_input_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ldr2hdr.inference.cli", "reconstruct", str(tmp_path / "nope.jpg"),
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "nope.jpg" in proc.stderr and "no such file" in proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
