@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,8 @@ def _add_common(p: argparse.ArgumentParser, step: str) -> None:
     p.add_argument("--max-pixels", type=int, default=image_io.DEFAULT_MAX_PIXELS, metavar="N",
                    help="refuse images with more pixels than this, before decoding (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: refuse)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip inputs whose outputs already exist and are complete (checked, not just present)")
     p.add_argument("--report", type=Path, metavar="FILE.json", help="write a JSON report of every input")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
@@ -163,6 +166,57 @@ def _write_json_atomic(path: Path, data: dict, overwrite: bool) -> None:
             tmp.unlink()
 
 
+def outputs_complete(path: Path, step: str, args) -> bool:
+    """True when every output of ``path`` exists and is whole: the EXR decodes without error and
+    names ``path`` as its source; the curve JSON parses and holds 1024 samples."""
+    outputs = _outputs_for(step, args, path.stem)
+    source = str(path.resolve())
+    try:
+        for kind, p in outputs.items():
+            if not p.is_file():
+                return False
+            if kind == "exr":
+                if image_io.read_exr_metadata(p).get("source_file") != source:
+                    return False
+                image_io.read_image(p)
+            elif kind == "crf":
+                data = json.loads(p.read_text())
+                if len(data.get("inverse_crf", ())) != crf.N_SAMPLES or data.get("source_file") != source:
+                    return False
+            elif kind == "preview":
+                image_io.read_image(p)
+    except (Ldr2HdrError, OSError, ValueError):
+        return False
+    return True
+
+
+class _StopAfterCurrent:
+    """First Ctrl-C: finish the current file, then stop. Second Ctrl-C: stop at once
+    (outputs are written atomically, so nothing half-written is left either way)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: keep the default behaviour
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nldr2hdr: stopping after the current file (Ctrl-C again to stop now)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
 def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dict:
     """Run ``step`` on one file and write its outputs. Returns a report row."""
     outputs = _outputs_for(step, args, path.stem)
@@ -241,15 +295,22 @@ def run_batch(step: str, args) -> int:
     progress = Progress(len(files), args.quiet)
     rows, failures, seen = [], 0, {}
     interrupted = False
+    stopper = _StopAfterCurrent().__enter__()
     for i, path in enumerate(files, 1):
+        if stopper.requested:
+            interrupted = True
+            break
         t0 = time.monotonic()
         row = {"input": str(path)}
         try:
             if path.stem in seen:
                 raise Ldr2HdrError(f"same output name as {seen[path.stem]} (rename one of them)", path)
             seen[path.stem] = path
-            row.update(process_one(path, step, args, settings))
-            row["status"] = "ok"
+            if args.resume and outputs_complete(path, step, args):
+                row["status"] = "skipped"
+            else:
+                row.update(process_one(path, step, args, settings))
+                row["status"] = "ok"
         except KeyboardInterrupt:
             row.update(status="interrupted")
             interrupted = True
@@ -271,13 +332,18 @@ def run_batch(step: str, args) -> int:
         progress.update(i, path.name, row["status"])
         if interrupted:
             break
+    stopper.__exit__(None, None, None)
     ok = sum(r["status"] == "ok" for r in rows)
+    skipped_done = sum(r["status"] == "skipped" for r in rows)
     if args.report:
         _write_json_atomic(args.report, {"command": step, "software": f"ldr2hdr {__version__}",
-                                         "ok": ok, "failed": failures, "inputs": rows}, overwrite=True)
+                                         "ok": ok, "failed": failures, "skipped": skipped_done,
+                                         "interrupted": interrupted, "inputs": rows}, overwrite=True)
     if not args.quiet or failures or interrupted:
         skipped = len(files) - len(rows)
-        print(f"ldr2hdr {step}: {ok} ok, {failures} failed" + (f", {skipped} not started (interrupted)" if interrupted else "")
+        print(f"ldr2hdr {step}: {ok} ok, {failures} failed"
+              + (f", {skipped_done} already done" if skipped_done else "")
+              + (f", {skipped} not started (interrupted)" if interrupted else "")
               + f" -> {out}", file=sys.stderr)
     if interrupted:
         return 130

@@ -161,3 +161,63 @@ def test_missing_input_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "nope.jpg" in proc.stderr and "no such file" in proc.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _small_batch(tmp_path, photo_dir, n_good=12, n_bad=3):
+    d, _ = photo_dir
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    src = (d / "flat.png").read_bytes()
+    for i in range(n_good):
+        (batch / f"img{i:03d}.png").write_bytes(src)
+    for i in range(n_bad):
+        (batch / f"bad{i:03d}.png").write_bytes(src[: 100 + 37 * i])
+    return batch
+
+
+def test_resume_skips_complete_outputs_and_redoes_nothing(photo_dir, tmp_path):
+    batch = _small_batch(tmp_path, photo_dir)
+    out, report = tmp_path / "out", tmp_path / "r.json"
+    assert cli.main(["linearize", str(batch), "-o", str(out), "-q", "--crf-json", "--report", str(report)]) == 1
+    first = json.loads(report.read_text())
+    assert first["ok"] == 12 and first["failed"] == 3
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert cli.main(["linearize", str(batch), "-o", str(out), "-q", "--crf-json", "--resume", "--report", str(report)]) == 1
+    second = json.loads(report.read_text())
+    assert second["ok"] == 0 and second["skipped"] == 12 and second["failed"] == 3
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+
+def test_resume_does_not_trust_a_damaged_output(photo_dir, tmp_path):
+    batch = _small_batch(tmp_path, photo_dir, n_good=2, n_bad=0)
+    out = tmp_path / "out"
+    assert cli.main(["linearize", str(batch), "-o", str(out), "-q"]) == 0
+    exr = out / "img000.exr"
+    exr.write_bytes(exr.read_bytes()[:200])  # e.g. copied over by another tool and cut short
+    args = cli.build_parser().parse_args(["linearize", str(batch), "-o", str(out), "--resume"])
+    assert not cli.outputs_complete(batch / "img000.png", "linearize", args)
+    assert cli.outputs_complete(batch / "img001.png", "linearize", args)
+
+
+def test_ctrl_c_stops_after_the_current_file(photo_dir, tmp_path, monkeypatch, capfd):
+    import os
+    import signal
+
+    batch = _small_batch(tmp_path, photo_dir, n_good=5, n_bad=0)
+    real = cli.process_one
+    calls = []
+
+    def interrupting(path, *a, **k):
+        calls.append(path.name)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C during file 2
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(cli, "process_one", interrupting)
+    out = tmp_path / "out"
+    rc = cli.main(["linearize", str(batch), "-o", str(out), "-q"])
+    assert rc == 130
+    assert len(calls) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["img000.exr", "img001.exr"]  # file 2 was finished
+    assert "not started (interrupted)" in capfd.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
