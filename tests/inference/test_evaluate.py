@@ -1,0 +1,210 @@
+"""Evaluation harness: end-to-end on a tiny reference, registry, split, command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ldr2hdr.inference import evaluate, metrics
+from ldr2hdr.inference.errors import Ldr2HdrError
+from ldr2hdr.training import split
+
+
+def _write_exr(path: Path, pixels: np.ndarray) -> Path:
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(np.ascontiguousarray(pixels, dtype=np.float32))
+    assert buf.write(str(path)), buf.geterror()
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_light(tmp_path_factory) -> Path:
+    """One bpy studio light, area-downsampled to 128x64, in its own folder."""
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("bpy studio lights not installed")
+    root = Path(list(spec.submodule_search_locations)[0])
+    hits = sorted(root.glob("*/datafiles/studiolights/world/sunset.exr"))
+    if not hits:
+        pytest.skip("bpy studio lights not installed")
+    import OpenImageIO as oiio
+
+    pixels = np.maximum(oiio.ImageBuf(str(hits[0])).get_pixels(oiio.FLOAT)[..., :3], 0.0)
+    folder = tmp_path_factory.mktemp("refs")
+    _write_exr(folder / "sunset_small.exr", metrics.area_downsample(pixels, 64, 128))
+    return folder
+
+
+def _run_tiny(folder: Path, out: Path, methods=("srgb-clip", "gamma2.2"), curves=("srgb", "gamma2.2")):
+    return evaluate.evaluate(
+        [folder], list(methods), out, max_width=128, clip_fractions=(0.05,), codecs=("png",), curves=list(curves)
+    )
+
+
+def test_end_to_end_writes_json_and_markdown(tiny_light, tmp_path):
+    summary = _run_tiny(tiny_light, tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["references"][0]["panorama"] is True
+    assert len(data["rows"]) == 2 * 2  # 2 curves x 2 methods
+    row = data["rows"][0]
+    for key in ("reference", "curve", "curve_family", "clip_fraction", "codec", "method", "status",
+                *evaluate.METRIC_COLUMNS):
+        assert key in row, key
+    assert all(r["status"] == "ok" for r in data["rows"])
+    by_method = data["summary"]["by_method"]
+    assert set(by_method) == {"srgb-clip", "gamma2.2"}
+    assert by_method["srgb-clip"]["pu21_psnr"]["n"] == 2
+    # a method that knows the true curve recovers it exactly
+    srgb_on_srgb = [r for r in data["rows"] if r["method"] == "srgb-clip" and r["curve"] == "srgb"][0]
+    assert srgb_on_srgb["crf_rmse"] == pytest.approx(0.0, abs=1e-12)
+    assert srgb_on_srgb["si_log2_rmse_unclipped"] < 0.1
+    assert srgb_on_srgb["clipped_energy_bias_stops"] < 0  # clipping loses energy
+    assert srgb_on_srgb["irradiance_rel_error"] > 0
+
+    md = (tmp_path / "results.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| method |"))
+    for label, _, _ in evaluate.METRIC_COLUMNS.values():
+        assert label in header
+    assert "| srgb-clip |" in md and "| gamma2.2 |" in md
+    assert "Alignment:" in md
+    assert summary["config"]["mode"] == "standard"
+
+
+def test_results_are_deterministic(tiny_light, tmp_path):
+    a = _run_tiny(tiny_light, tmp_path / "a", methods=("srgb-clip",), curves=("srgb",))
+    b = _run_tiny(tiny_light, tmp_path / "b", methods=("srgb-clip",), curves=("srgb",))
+    keys = ("pu21_psnr", "si_log2_rmse", "irradiance_rel_error")
+    assert [a["rows"][0][k] for k in keys] == [b["rows"][0][k] for k in keys]
+
+
+def test_custom_method_plugs_in_and_unavailable_is_reported(tiny_light, tmp_path):
+    def perfect_curve(ldr, info):
+        assert set(info) == {"panorama", "codec", "bits"}  # no ground truth leaks to methods
+        return np.power(ldr, 2.2), np.linspace(0, 1, 1024) ** 2.2
+
+    def missing():
+        raise ImportError("weights not trained yet")
+
+    evaluate.register_method("test-gamma", perfect_curve, replace=True)
+    evaluate.register_method("test-missing", perfect_curve, check=missing, replace=True)
+    try:
+        summary = _run_tiny(tiny_light, tmp_path, methods=("test-gamma", "test-missing"), curves=("gamma2.2",))
+    finally:
+        evaluate._REGISTRY.pop("test-gamma", None)
+        evaluate._REGISTRY.pop("test-missing", None)
+    assert [r["method"] for r in summary["rows"]] == ["test-gamma"]
+    assert summary["rows"][0]["crf_rmse"] == pytest.approx(0.0, abs=1e-12)
+    assert "test-missing" in summary["unavailable_methods"]
+    assert "test-missing" in (tmp_path / "results.md").read_text()
+
+
+def test_method_errors_are_recorded_not_fatal(tiny_light, tmp_path):
+    def broken(ldr, info):
+        return ldr[:, :-1], None  # wrong shape
+
+    evaluate.register_method("test-broken", broken, replace=True)
+    try:
+        summary = _run_tiny(tiny_light, tmp_path, methods=("test-broken", "srgb-clip"), curves=("srgb",))
+    finally:
+        evaluate._REGISTRY.pop("test-broken", None)
+    status = {r["method"]: r["status"] for r in summary["rows"]}
+    assert status["test-broken"].startswith("error:") and status["srgb-clip"] == "ok"
+    assert summary["summary"]["by_method"]["test-broken"]["errors"] == 1
+
+
+def test_unknown_method_and_missing_refs_raise(tmp_path):
+    with pytest.raises(Ldr2HdrError):
+        evaluate.evaluate([tmp_path], ["no-such-method"], tmp_path / "out")
+    with pytest.raises(Ldr2HdrError):
+        evaluate.evaluate([tmp_path], ["srgb-clip"], tmp_path / "out")  # empty folder
+
+
+def test_default_registry_has_the_baselines():
+    names = evaluate.available_methods()
+    for name in ("srgb-clip", "gamma2.2", "masia2017", "kovaleski2014", "ldr2hdr-classical", "ldr2hdr-learned"):
+        assert name in names
+
+
+def test_find_references_skips_training_files(tmp_path):
+    img = np.ones((8, 16, 3), np.float32)
+    train_name = next(n for n in split.TRAIN_SPLIT if n.endswith(".exr"))
+    _write_exr(tmp_path / train_name, img)
+    _write_exr(tmp_path / "my_own.exr", img)
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert [p.name for p in evaluate.find_references([tmp_path])] == ["my_own.exr"]
+    names = sorted(p.name for p in evaluate.find_references([tmp_path], exclude_training=False))
+    assert names == sorted([train_name, "my_own.exr"])
+
+
+def test_quick_subset_mixes_panoramas_and_flats(tmp_path):
+    for i in range(6):
+        _write_exr(tmp_path / f"pano{i}.exr", np.ones((8, 16, 3), np.float32))
+        _write_exr(tmp_path / f"flat{i}.exr", np.ones((8, 12, 3), np.float32))
+    chosen = evaluate._quick_subset(evaluate.find_references([tmp_path]))
+    kinds = [p.name.startswith("pano") for p in chosen]
+    assert kinds.count(True) == evaluate.QUICK_PANORAMAS and kinds.count(False) == evaluate.QUICK_FLATS
+    assert chosen == evaluate._quick_subset(list(reversed(evaluate.find_references([tmp_path]))))
+
+
+def test_cli_arguments_and_run_eval(tiny_light, tmp_path, capsys):
+    parser = evaluate.add_eval_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(["--list-methods"])
+    assert evaluate.run_eval(args) == 0
+    assert "kovaleski2014" in capsys.readouterr().out
+    args = parser.parse_args([str(tiny_light), "--methods", "srgb-clip", "--out", str(tmp_path), "--quick",
+                              "--max-width", "64"])
+    assert args.quick and args.methods == "srgb-clip"
+    assert evaluate.run_eval(args) == 0
+    assert (tmp_path / "results.json").is_file()
+    assert "| srgb-clip |" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- fixed split
+
+
+def test_split_lists_are_disjoint_and_studio_lights_are_eval():
+    assert not set(split.EVAL_SPLIT) & set(split.TRAIN_SPLIT)
+    assert split.is_eval("/x/studiolights/world/forest.exr")
+    assert split.is_eval("venice_sunset_1k.hdr")  # same scene as the studio light "sunset"
+    assert split.is_train("chinese_garden_1k.hdr")
+    total = len(split.EVAL_SPLIT) + len(split.TRAIN_SPLIT)
+    assert 0.25 <= len(split.EVAL_SPLIT) / total <= 0.35
+
+
+def test_split_keeps_one_scene_on_one_side():
+    sides = {split.is_eval(n) for n in ("IMG_2601_Blend.exr", "IMG_2601_LCHab.exr")}
+    assert len(sides) == 1
+
+
+def test_split_hash_rule_for_unknown_names_is_stable():
+    names = [f"new_file_{i}.exr" for i in range(200)]
+    first = [split.is_eval(n) for n in names]
+    assert first == [split.is_eval(n) for n in names]
+    assert 0.15 < np.mean(first) < 0.45
+
+
+def test_dorf_split_matches_the_common_recipe():
+    train, test = split.dorf_split()
+    assert len(test) == 10 and len(train) == 191
+    assert not set(train) & set(test)
+    order = np.arange(201)
+    np.random.RandomState(730).shuffle(order)
+    assert sorted(order[-10:]) == list(test)
+    from ldr2hdr.inference import crf
+
+    np.testing.assert_array_equal(crf.dorf_split()[1], test)
+
+
+def test_split_covers_the_shared_data_when_present():
+    files = split.hdr_files()
+    if not files:
+        pytest.skip("../shared/data/hdr not available")
+    names = {p.name for p in files}
+    assert names <= set(split.EVAL_SPLIT) | set(split.TRAIN_SPLIT)
+    assert {p.name for p in split.eval_files(include_studio_lights=False)} == set(split.EVAL_SPLIT) & names
