@@ -372,7 +372,7 @@ def _sanitize_float(pixels: np.ndarray, path: Path) -> np.ndarray:
         raise UnsupportedImageError(f"contains {bad} non-finite values (NaN or Inf)", path)
     negative = int(np.count_nonzero(pixels < 0))
     if negative:
-        logger.warning("%s: %d negative values set to 0", path, negative)
+        logger.info("%s: %d negative values set to 0", path, negative)
         pixels = np.maximum(pixels, 0.0)
     return pixels
 

@@ -1,12 +1,23 @@
-"""Compositor node wiring: the "HDR" submenu of the node editor's Add menu.
+"""Compositor and world node wiring: the step group nodes and the "HDR" menus.
 
-The submenu is only offered in the compositor. It holds a placeholder until
-the Estimate CRF / Linearize / Restore Highlights group nodes arrive.
+The "HDR" submenu appears in the node editor's Add menu and context menu, in the
+compositor only. Its entries run the operators on the active Image node: a step node
+is only meaningful once the model has baked its image, so the menu never adds an
+empty one.
 """
 
 import bpy
 
-COMPOSITOR_TREE_TYPE = "CompositorNodeTree"
+from . import groups
+from .compositor import COMPOSITOR_TREE_TYPE
+
+MENU_ENTRIES = (
+    ("ldr2hdr.estimate_crf", "Estimate CRF", "FCURVE"),
+    ("ldr2hdr.linearize", "Linearize", "IMAGE_RGB"),
+    ("ldr2hdr.restore_highlights", "Restore Highlights", "LIGHT_SUN"),
+    ("ldr2hdr.reconstruct", "Reconstruct HDR (all three)", "IMAGE_RGB_ALPHA"),
+    ("ldr2hdr.set_world_lighting", "Set World Lighting", "WORLD"),
+)
 
 
 class NODE_MT_ldr2hdr_add_hdr(bpy.types.Menu):
@@ -18,7 +29,12 @@ class NODE_MT_ldr2hdr_add_hdr(bpy.types.Menu):
         return _is_compositor(context)
 
     def draw(self, context):
-        self.layout.label(text="ldr2hdr operators arrive in a later release", icon="INFO")
+        layout = self.layout
+        layout.operator_context = "INVOKE_DEFAULT"
+        for index, (idname, text, icon) in enumerate(MENU_ENTRIES):
+            if index == len(MENU_ENTRIES) - 1:
+                layout.separator()
+            layout.operator(idname, text=text, icon=icon)
 
 
 def _is_compositor(context):
@@ -34,23 +50,39 @@ def draw_add_menu(self, context):
     self.layout.menu(NODE_MT_ldr2hdr_add_hdr.bl_idname)
 
 
-CLASSES = (NODE_MT_ldr2hdr_add_hdr,)
+def draw_context_menu(self, context):
+    """Appended to ``NODE_MT_context_menu``; the same HDR submenu."""
+    if not _is_compositor(context):
+        return
+    self.layout.separator()
+    self.layout.menu(NODE_MT_ldr2hdr_add_hdr.bl_idname)
+
+
+CLASSES = groups.CLASSES + (NODE_MT_ldr2hdr_add_hdr,)
+
+_MENU_HOOKS = (("NODE_MT_add", draw_add_menu), ("NODE_MT_context_menu", draw_context_menu))
 
 
 def register():
     registered = []
+    hooked = []
     try:
         for cls in CLASSES:
             bpy.utils.register_class(cls)
             registered.append(cls)
-        bpy.types.NODE_MT_add.append(draw_add_menu)
+        for menu_name, func in _MENU_HOOKS:
+            getattr(bpy.types, menu_name).append(func)
+            hooked.append((menu_name, func))
     except BaseException:
+        for menu_name, func in reversed(hooked):
+            getattr(bpy.types, menu_name).remove(func)
         for cls in reversed(registered):
             bpy.utils.unregister_class(cls)
         raise
 
 
 def unregister():
-    bpy.types.NODE_MT_add.remove(draw_add_menu)
+    for menu_name, func in reversed(_MENU_HOOKS):
+        getattr(bpy.types, menu_name).remove(func)
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

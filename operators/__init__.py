@@ -1,12 +1,24 @@
-"""Blender operators, one module per user action (none yet).
+"""Blender operators, one module per user action.
 
-Operators stay thin: properties -> settings -> ``ldr2hdr.inference`` -> image/node.
-Add each operator class to :data:`CLASSES` in registration order.
+Operators stay thin: properties -> settings -> ``ldr2hdr.inference`` (through the
+worker in :mod:`.jobs`) -> image/node. :data:`CLASSES` is the registration order.
 """
 
 import bpy
 
-CLASSES = ()
+from .estimate_crf import LDR2HDR_OT_estimate_crf
+from .linearize import LDR2HDR_OT_linearize
+from .reconstruct import LDR2HDR_OT_reconstruct
+from .restore_highlights import LDR2HDR_OT_restore_highlights
+from .set_world_lighting import LDR2HDR_OT_set_world_lighting
+
+CLASSES = (
+    LDR2HDR_OT_estimate_crf,
+    LDR2HDR_OT_linearize,
+    LDR2HDR_OT_restore_highlights,
+    LDR2HDR_OT_reconstruct,
+    LDR2HDR_OT_set_world_lighting,
+)
 
 
 def register():

@@ -116,3 +116,65 @@ def built_package(tmp_path_factory, source_dir, blender_ext, valid_tags_file) ->
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return _single(out_dir.glob("*.zip"), "built zip")
+
+
+# --------------------------------------------------------------------------- operator fixtures
+
+#: Exposure (linear gain) applied to the studio light before making the LDR: its median
+#: luminance lands at 0.18, so the sun and bright sky clip as in a typical photo.
+LDR_MEDIAN = 0.18
+LDR_SIZE = (128, 256)  # H, W: the 1024x512 studio light, 4x4 box-averaged
+
+
+@pytest.fixture(scope="session")
+def ldr_scene(tmp_path_factory):
+    """An LDR panorama made from a real HDR: ``SimpleNamespace(hdr, ldr, path)``.
+
+    ``hdr``: float32 ``128x256x3``, the sunrise studio light scaled so its median
+    luminance is 0.18 (the ground truth, same scale as the LDR's linear values);
+    ``ldr``: its sRGB encoding clipped to [0, 1] and quantized to 8 bits; ``path``: that LDR
+    as a PNG file.
+    """
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    bpy = pytest.importorskip("bpy")
+    from ldr2hdr.inference import crf, image_io
+
+    folder = Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
+    full = image_io.read_image(folder / "sunrise.exr").pixels
+    h, w = LDR_SIZE
+    small = full.reshape(h, full.shape[0] // h, w, full.shape[1] // w, 3).mean(axis=(1, 3))
+    luminance = small @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    hdr = (small * (LDR_MEDIAN / np.median(luminance))).astype(np.float32)
+    ldr = (np.round(crf.linear_to_srgb(hdr) * 255.0) / 255.0).astype(np.float32)
+    path = tmp_path_factory.mktemp("ldr") / "sunrise_ldr.png"
+    image_io.write_png(path, ldr)
+    return SimpleNamespace(hdr=hdr, ldr=ldr, path=path)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Inference in tests uses one CPU thread (the machine is shared)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def addon(one_torch_thread):
+    """The add-on enabled as Blender enables it; yields its preferences."""
+    bpy = pytest.importorskip("bpy")
+    import addon_utils
+
+    def _raise(ex):
+        raise ex
+
+    addon_utils.enable("ldr2hdr", default_set=True, handle_error=_raise)
+    try:
+        yield bpy.context.preferences.addons["ldr2hdr"].preferences
+    finally:
+        addon_utils.disable("ldr2hdr", default_set=True, handle_error=_raise)

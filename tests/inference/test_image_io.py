@@ -187,12 +187,12 @@ def test_studio_light_reads_as_hdr(studio_light):
     assert loaded.pixels.min() >= 0.0
 
 
-def test_negative_float_values_set_to_zero_with_warning(tmp_path, caplog):
+def test_negative_float_values_set_to_zero_and_logged(tmp_path, caplog):
     hdr = np.ones((3, 4, 3), np.float32)
     hdr[0, 0, 0] = -2.0
     hdr[2, 3, 1] = -0.5
     write_exr(tmp_path / "neg.exr", hdr, half=False)
-    with caplog.at_level(logging.WARNING, logger="ldr2hdr.inference.image_io"):
+    with caplog.at_level(logging.INFO, logger="ldr2hdr.inference.image_io"):
         loaded = read_image(tmp_path / "neg.exr")
     assert loaded.pixels[0, 0, 0] == 0.0 and loaded.pixels[2, 3, 1] == 0.0
     assert loaded.pixels[1, 1, 1] == 1.0
