@@ -53,8 +53,11 @@ STEP_HELP = {
 def _add_common(p: argparse.ArgumentParser, step: str) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (folders: all images in them)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the results (created if missing)")
-    p.add_argument("--method", choices=pipeline.METHODS, default="classical",
-                   help="which estimator/restorer to use (default: %(default)s)")
+    p.add_argument("--method", choices=pipeline.METHODS, default=pipeline.Settings().method,
+                   help="learned: the trained networks; classical: sRGB curve + Kovaleski-Oliveira "
+                        "expansion (default: %(default)s)")
+    p.add_argument("--per-channel", action="store_true",
+                   help="estimate one camera curve per colour channel (default: one gray-axis curve)")
     p.add_argument("--crf", default="auto", metavar="CURVE",
                    help="camera curve: auto (estimate), srgb, linear, gammaG (e.g. gamma2.2) or a .crf.json file")
     if step != "estimate-crf":
@@ -114,7 +117,8 @@ def _settings(args, step: str) -> pipeline.Settings:
         crf.parametric_inverse(curve)  # validate early: one error, not one per file
     return pipeline.Settings(method=args.method, crf=curve, panorama=args.panorama,
                              exposure=getattr(args, "exposure", 0.0), device=args.device,
-                             tile_size=args.tile_size, dequantize=getattr(args, "dequantize", True))
+                             tile_size=args.tile_size, per_channel=args.per_channel,
+                             dequantize=getattr(args, "dequantize", True))
 
 
 class Progress:

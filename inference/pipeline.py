@@ -16,7 +16,7 @@ from .errors import Ldr2HdrError
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("classical",)
+METHODS = ("learned", "classical")
 STEPS = ("estimate-crf", "linearize", "restore", "reconstruct")
 PANORAMA_MODES = ("auto", "on", "off")
 
@@ -26,13 +26,16 @@ class Settings:
     """Everything that decides a result; built by the CLI and the Blender operators.
 
     Attributes:
-        method: ``"classical"`` (sRGB/declared curve, dequantization, Kovaleski-Oliveira).
+        method: ``"learned"`` (the CRF network and the highlight network) or ``"classical"``
+            (sRGB curve, dequantization, Kovaleski-Oliveira expansion).
         crf: ``"auto"`` (the method decides), ``"srgb"``, ``"linear"``, ``"gammaG"``; or an
             :class:`~crf.InverseCRF` given directly (e.g. loaded from a ``.crf.json``).
         panorama: ``"auto"`` (2:1 aspect means a 360 equirectangular panorama), ``"on"``, ``"off"``.
         exposure: output scale in stops (``hdr * 2**exposure``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for learned models.
         tile_size: tile edge in pixels for tiled inference.
+        per_channel: estimate one curve per colour channel (learned method) instead of one
+            gray-axis curve.
         dequantize: remove 8-bit banding in smooth regions while linearizing.
         mask_threshold: LDR value where the soft saturation mask starts.
         expansion_gain: classical highlight boost where the expand map is 1.
@@ -44,6 +47,7 @@ class Settings:
     exposure: float = 0.0
     device: str = "auto"
     tile_size: int = 512
+    per_channel: bool = False
     dequantize: bool = True
     mask_threshold: float = 0.95
     expansion_gain: float = 4.0
@@ -80,6 +84,17 @@ class Result:
         return self.hdr if self.hdr is not None else self.linear
 
 
+def _device(name: str) -> str:
+    """``auto`` means CUDA when torch sees a GPU; an explicit ``cuda`` without one is an error."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise Ldr2HdrError("--device cuda was requested but torch sees no CUDA GPU (use --device auto or cpu)")
+    return name
+
+
 def is_panorama(shape: tuple, mode: str = "auto") -> bool:
     """Whether an image of ``shape`` (H, W, ...) is treated as a 360 equirectangular map."""
     if mode != "auto":
@@ -104,14 +119,19 @@ def check_ldr(ldr: np.ndarray) -> np.ndarray:
 def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) -> crf.InverseCRF:
     """Choose the inverse camera curve for ``ldr`` (``HxWx3`` in [0, 1]).
 
-    ``settings.crf`` given explicitly wins. The classical method assumes sRGB: it is what
-    cameras and browsers declare for JPEG/PNG, and with no other information it is the
-    least surprising choice.
+    ``settings.crf`` given explicitly wins. The learned method asks the CRF network (which
+    falls back to sRGB, with low confidence, when the image carries too little information).
+    The classical method assumes sRGB: it is what cameras and browsers declare for JPEG/PNG,
+    and with no other information it is the least surprising choice.
     """
     if isinstance(settings.crf, crf.InverseCRF):
         return settings.crf
     if settings.crf != "auto":
         return crf.parametric_inverse(str(settings.crf))
+    if settings.method == "learned":
+        from .crf_net import estimate_crf_learned
+
+        return estimate_crf_learned(ldr, per_channel=settings.per_channel, device=_device(settings.device))
     inv = crf.srgb_inverse()
     return crf.InverseCRF(inv.curves, "srgb (classical default)", 1.0)
 
@@ -125,6 +145,11 @@ def linearize(ldr: np.ndarray, inv: crf.InverseCRF, settings: Settings = Setting
 def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, settings: Settings = Settings()) -> np.ndarray:
     """Bring back radiance in clipped regions. Returns float32 ``HxWx3``, never clamped."""
     wrap = is_panorama(linear.shape, settings.panorama)
+    if settings.method == "learned":
+        from .highlight_net import restore_highlights_learned
+
+        return restore_highlights_learned(linear, mask, panorama=wrap, tile_size=settings.tile_size,
+                                          device=_device(settings.device))
     return classical.expand_kovaleski_oliveira(linear, ldr, gain=settings.expansion_gain, wrap=wrap)
 
 
