@@ -85,9 +85,30 @@ class InverseCRF:
 
     @classmethod
     def from_json_dict(cls, data: dict) -> "InverseCRF":
-        curves = data.get("inverse_crf_rgb") or data["inverse_crf"]
-        return from_samples(np.asarray(curves, dtype=np.float64), data.get("method", "json"),
-                            confidence=float(data.get("confidence", 1.0)))
+        """Rebuild a curve from :meth:`to_json_dict` output (or any dict with ``inverse_crf``).
+
+        Raises ValueError for anything that is not a finite curve of at least 2 samples.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("a camera-curve file must hold a JSON object")
+        curves = data.get("inverse_crf_rgb") or data.get("inverse_crf")
+        if curves is None or isinstance(curves, (str, bytes)):
+            raise ValueError("no 'inverse_crf' samples")
+        try:
+            arr = np.asarray(curves, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("'inverse_crf' must be a list of numbers") from None
+        if arr.ndim not in (1, 2) or arr.shape[-1] < 2 or (arr.ndim == 2 and arr.shape[0] not in (1, 3)):
+            raise ValueError(f"'inverse_crf' has shape {arr.shape}; expected N or 3xN samples")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("'inverse_crf' contains non-finite values")
+        try:
+            confidence = float(data.get("confidence", 1.0))
+        except (TypeError, ValueError):
+            confidence = 1.0
+        method = data.get("method")
+        return from_samples(arr, method if isinstance(method, str) else "json",
+                            confidence=float(np.clip(np.nan_to_num(confidence, nan=1.0), 0.0, 1.0)))
 
 
 def make_monotone(y: np.ndarray) -> np.ndarray:

@@ -22,11 +22,14 @@ errors and raise ``ValueError``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import secrets
+import sys
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -278,6 +281,37 @@ def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+@contextlib.contextmanager
+def _native_stderr_captured():
+    """Capture what native decoders print straight to file descriptor 2.
+
+    libpng and OpenEXR write their complaints to stderr themselves, which would put extra
+    lines around our one-line error. The complaint also reaches us through OpenImageIO's
+    error state, so the captured text is only logged at debug level. Set
+    ``LDR2HDR_NATIVE_STDERR=1`` to let it through (for debugging decoders).
+    """
+    if os.environ.get("LDR2HDR_NATIVE_STDERR") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(4096).decode("utf-8", "replace").strip()
+            if text:
+                logger.debug("decoder said: %s", text)
+
+
 def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read one image file into float32 RGB pixels.
 
@@ -317,7 +351,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     # PNG/WebP store unassociated alpha; without this OIIO premultiplies it into
     # the colour, which would darken every semi-transparent pixel of the photo.
     config.attribute("oiio:UnassociatedAlpha", 1)
-    inp = oiio.ImageInput.open(str(path), config)
+    with _native_stderr_captured():
+        inp = oiio.ImageInput.open(str(path), config)
     if inp is None:
         message = _first_line(oiio.geterror(), "unknown error")
         raise UnsupportedImageError(f"not a readable image: {message}", path)
@@ -330,7 +365,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         colour, alpha_index = _choose_channels(spec, path)
         wanted = colour + ([alpha_index] if alpha_index is not None else [])
         first, last = min(wanted), max(wanted) + 1
-        data = inp.read_image(0, 0, first, last, oiio.FLOAT)
+        with _native_stderr_captured():
+            data = inp.read_image(0, 0, first, last, oiio.FLOAT)
         error = inp.geterror() if inp.has_error else ""
         if data is None or error:
             message = _first_line(error, "decoder returned no pixels")
