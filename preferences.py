@@ -38,8 +38,9 @@ class LDR2HDR_AddonPreferences(bpy.types.AddonPreferences):
     )
     python_path: StringProperty(
         name="Worker Python",
-        description="Python executable with torch installed; the model runs in a separate "
-        "process started with it. Leave empty to use the Python that runs Blender",
+        description="Python executable with torch installed (the .venv/bin/python of an ldr2hdr "
+        "checkout); the model runs in a separate process started with it, which Esc can stop. "
+        "Leave empty to run in Blender's own Python (needs torch installed there)",
         default="",
         subtype="FILE_PATH",
     )
@@ -59,6 +60,11 @@ class LDR2HDR_AddonPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "tile_size")
         layout.prop(self, "python_path")
         layout.prop(self, "weights_dir")
+        box = layout.box()
+        col = box.column(align=True)
+        col.label(text="Blender's Python has no torch. Set Worker Python to the .venv/bin/python", icon="INFO")
+        col.label(text="of an ldr2hdr checkout after running ./setup.sh there (see the README).")
+        box.operator("ldr2hdr.check_worker", icon="CHECKMARK")
 
 
 def get_preferences(context=None):

@@ -61,12 +61,14 @@ def _pad(t: torch.Tensor, ph: int, pw: int, wrap: bool) -> torch.Tensor:
     return t
 
 
-def dequantize(ldr: np.ndarray, bits: int = 8, iterations: int = 4, radius: int = 2) -> np.ndarray:
+def dequantize(ldr: np.ndarray, bits: int = 8, iterations: int = 4, radius: int = 2,
+               strip_rows: int = 512) -> np.ndarray:
     """Remove quantization steps in smooth regions without moving edges.
 
     Repeatedly box-filters the image and clamps every pixel back into its quantization
     cell ``[v - 0.5 q, v + 0.5 q]`` (``q = 1 / (2**bits - 1)``). Code values 0 and the top
-    value are left alone: they are clipped, not quantized.
+    value are left alone: they are clipped, not quantized. Works in horizontal strips (with
+    a halo of ``iterations * radius`` rows) so memory stays bounded on huge panoramas.
 
     Args:
         ldr: float32 ``HxWx3`` in [0, 1], values on the ``bits`` grid.
@@ -77,17 +79,24 @@ def dequantize(ldr: np.ndarray, bits: int = 8, iterations: int = 4, radius: int 
     if bits >= 16 or min(x.shape[:2]) < 2:
         return x.copy()
     q = 1.0 / (2 ** bits - 1)
-    t = _to_nchw(x)
-    lo, hi = t - 0.5 * q, t + 0.5 * q
-    fixed = (t <= 0.0) | (t >= 1.0)
     k = 2 * radius + 1
-    y = t
+    halo = iterations * radius
+    h = x.shape[0]
+    out = np.empty_like(x)
     with torch.no_grad():
-        for _ in range(iterations):
-            y = F.avg_pool2d(_pad(y, radius, radius, False), k, stride=1)
-            y = torch.minimum(torch.maximum(y, lo), hi)
-        y = torch.where(fixed, t, y).clamp_(0.0, 1.0)
-    return _from_nchw(y, x)
+        for top in range(0, h, strip_rows):
+            bottom = min(h, top + strip_rows)
+            a, b = max(0, top - halo), min(h, bottom + halo)
+            t = _to_nchw(x[a:b])
+            lo, hi = t - 0.5 * q, t + 0.5 * q
+            y = t
+            for _ in range(iterations):
+                y = F.avg_pool2d(_pad(y, radius, radius, False), k, stride=1)
+                y = torch.minimum(torch.maximum(y, lo), hi)
+            fixed = (t <= 0.0) | (t >= 1.0)
+            y = torch.where(fixed, t, y).clamp_(0.0, 1.0)
+            out[top:bottom] = _from_nchw(y, x)[top - a: top - a + (bottom - top)]
+    return out
 
 
 def _pad_wide(t: torch.Tensor, ph: int, pw: int, wrap: bool) -> torch.Tensor:

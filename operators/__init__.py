@@ -6,6 +6,7 @@ worker in :mod:`.jobs`) -> image/node. :data:`CLASSES` is the registration order
 
 import bpy
 
+from .check_worker import LDR2HDR_OT_check_worker
 from .estimate_crf import LDR2HDR_OT_estimate_crf
 from .linearize import LDR2HDR_OT_linearize
 from .reconstruct import LDR2HDR_OT_reconstruct
@@ -18,6 +19,7 @@ CLASSES = (
     LDR2HDR_OT_restore_highlights,
     LDR2HDR_OT_reconstruct,
     LDR2HDR_OT_set_world_lighting,
+    LDR2HDR_OT_check_worker,
 )
 
 

@@ -184,3 +184,46 @@ def test_install_built_package_and_uninstall(built_package, user_resources):
     assert result == {"FINISHED"}
     assert module_name not in bpy.context.preferences.addons
     assert _ui_snapshot() == before
+
+
+OPERATOR_IDS = ("estimate_crf", "linearize", "restore_highlights", "reconstruct", "set_world_lighting")
+
+
+def _context_menu_funcs():
+    draw = bpy.types.NODE_MT_context_menu.draw
+    return list(getattr(draw, "_draw_funcs", [draw]))
+
+
+def test_operators_nodes_and_context_menu_come_and_go_twice():
+    for _ in range(2):
+        ldr2hdr.register()
+        assert all(name in dir(bpy.ops.ldr2hdr) for name in OPERATOR_IDS)
+        tree = bpy.data.node_groups.new("probe", "CompositorNodeTree")
+        for cls in nodes.groups.NODE_CLASSES:
+            assert cls.is_registered
+            assert tree.nodes.new(cls.bl_idname).poll(tree)
+        bpy.data.node_groups.remove(tree)
+        assert nodes.draw_context_menu in _context_menu_funcs()
+        ldr2hdr.unregister()
+        assert not any(name in dir(bpy.ops.ldr2hdr) for name in OPERATOR_IDS)
+        assert not any(cls.is_registered for cls in nodes.groups.NODE_CLASSES)
+        assert nodes.draw_context_menu not in _context_menu_funcs()
+
+
+def test_menu_lists_every_operator():
+    class _Layout:
+        operator_context = "EXEC_DEFAULT"
+
+        def __init__(self):
+            self.operators = []
+
+        def separator(self):
+            pass
+
+        def operator(self, idname, **_kwargs):
+            self.operators.append(idname)
+
+    menu = SimpleNamespace(layout=_Layout())
+    nodes.NODE_MT_ldr2hdr_add_hdr.draw(menu, None)
+    assert menu.layout.operators == [f"ldr2hdr.{name}" for name in OPERATOR_IDS]
+    assert menu.layout.operator_context == "INVOKE_DEFAULT"  # menu clicks run off the main thread

@@ -93,3 +93,12 @@ def test_tiny_images_work():
         lin = crf.linearize(ldr, crf.srgb_inverse())
         assert classical.expand_kovaleski_oliveira(lin, ldr).shape == shape
         assert classical.dequantize(ldr).shape == shape
+
+
+def test_dequantize_in_strips_equals_whole_image():
+    rng = np.random.default_rng(9)
+    truth, banded = _banded_ramp(w=96, h=70)
+    banded = np.clip(banded + np.round(rng.normal(0, 1, banded.shape)) / 255 * (rng.random(banded.shape) < 0.1), 0, 1)
+    whole = classical.dequantize(banded, strip_rows=1000)
+    strips = classical.dequantize(banded, strip_rows=16)
+    np.testing.assert_allclose(strips, whole, atol=1e-6)
