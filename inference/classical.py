@@ -63,12 +63,15 @@ def _pad(t: torch.Tensor, ph: int, pw: int, wrap: bool) -> torch.Tensor:
 
 def dequantize(ldr: np.ndarray, bits: int = 8, iterations: int = 4, radius: int = 2,
                strip_rows: int = 512) -> np.ndarray:
-    """Remove quantization steps in smooth regions without moving edges.
+    """Remove quantization steps in smooth regions without touching edges or texture.
 
-    Repeatedly box-filters the image and clamps every pixel back into its quantization
-    cell ``[v - 0.5 q, v + 0.5 q]`` (``q = 1 / (2**bits - 1)``). Code values 0 and the top
-    value are left alone: they are clipped, not quantized. Works in horizontal strips (with
-    a halo of ``iterations * radius`` rows) so memory stays bounded on huge panoramas.
+    Only *flat* pixels change: those whose ``(2r+1)^2`` neighbourhood spans at most one
+    code value, which is what a banded gradient looks like after 8-bit rounding. There, a
+    normalized box filter over flat neighbours is iterated, and every pixel is clamped back
+    into its quantization cell ``[v - 0.5 q, v + 0.5 q]`` (``q = 1 / (2**bits - 1)``), so no
+    pixel moves by more than half a code value. Edges and texture (neighbourhoods spanning
+    more than one code) and clipped code values (0 and the top value) are returned exactly.
+    Works in horizontal strips with a halo, so memory stays bounded on huge panoramas.
 
     Args:
         ldr: float32 ``HxWx3`` in [0, 1], values on the ``bits`` grid.
@@ -80,21 +83,27 @@ def dequantize(ldr: np.ndarray, bits: int = 8, iterations: int = 4, radius: int 
         return x.copy()
     q = 1.0 / (2 ** bits - 1)
     k = 2 * radius + 1
-    halo = iterations * radius
+    halo = (iterations + 1) * radius
     h = x.shape[0]
     out = np.empty_like(x)
+
+    def pad(a):
+        return _pad(a, radius, radius, False)
+
     with torch.no_grad():
         for top in range(0, h, strip_rows):
             bottom = min(h, top + strip_rows)
             a, b = max(0, top - halo), min(h, bottom + halo)
             t = _to_nchw(x[a:b])
+            span = F.max_pool2d(pad(t), k, stride=1) + F.max_pool2d(pad(-t), k, stride=1)
+            flat = ((span <= q * 1.001) & (t > 0.0) & (t < 1.0)).float()
             lo, hi = t - 0.5 * q, t + 0.5 * q
+            den = F.avg_pool2d(pad(flat), k, stride=1)
             y = t
             for _ in range(iterations):
-                y = F.avg_pool2d(_pad(y, radius, radius, False), k, stride=1)
-                y = torch.minimum(torch.maximum(y, lo), hi)
-            fixed = (t <= 0.0) | (t >= 1.0)
-            y = torch.where(fixed, t, y).clamp_(0.0, 1.0)
+                num = F.avg_pool2d(pad(y * flat), k, stride=1)
+                smooth = torch.where(den > 0, num / den.clamp_min(1e-8), y)
+                y = torch.where(flat > 0, torch.minimum(torch.maximum(smooth, lo), hi), t)
             out[top:bottom] = _from_nchw(y, x)[top - a: top - a + (bottom - top)]
     return out
 

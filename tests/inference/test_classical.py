@@ -102,3 +102,9 @@ def test_dequantize_in_strips_equals_whole_image():
     whole = classical.dequantize(banded, strip_rows=1000)
     strips = classical.dequantize(banded, strip_rows=16)
     np.testing.assert_allclose(strips, whole, atol=1e-6)
+
+
+def test_dequantize_leaves_texture_exactly_alone():
+    rng = np.random.default_rng(11)
+    texture = np.round(rng.uniform(0.3, 0.6, (40, 40, 3)) * 255) / 255  # steps of many codes
+    np.testing.assert_array_equal(classical.dequantize(texture.astype(np.float32)), texture.astype(np.float32))
