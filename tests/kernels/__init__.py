@@ -1,0 +1,1 @@
+"""Kernel tests (a package so test modules can share input builders)."""
