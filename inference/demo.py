@@ -8,7 +8,6 @@ JPEG, just as a camera would. Then it runs ``reconstruct`` on that JPEG.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,10 @@ DEMO_CLIP_FRACTION = 0.03
 
 def studio_light_dir() -> Path:
     """Folder of Blender's studio-light HDRIs inside the installed bpy wheel (bpy not imported)."""
-    spec = importlib.util.find_spec("bpy")
-    if spec is not None and spec.submodule_search_locations:
-        root = Path(list(spec.submodule_search_locations)[0])
-        for candidate in sorted(root.glob("*/datafiles/studiolights/world")):
-            return candidate
-    raise Ldr2HdrError("Blender's studio lights not found: install the bpy wheel (pip install bpy==5.0.1)")
+    folder = synth.bpy_datafile("studiolights/world")
+    if folder is None:
+        raise Ldr2HdrError("Blender's studio lights not found: install the bpy wheel (pip install bpy==5.0.1)")
+    return folder
 
 
 def resolve_hdr(name: str) -> Path:

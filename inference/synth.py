@@ -152,12 +152,21 @@ def ocio_config_path() -> Path:
     env = os.environ.get("LDR2HDR_OCIO_CONFIG")
     if env:
         return Path(env)
+    config = bpy_datafile("colormanagement/config.ocio")
+    if config is None:
+        raise Ldr2HdrError("Blender's OCIO config not found (install the bpy wheel or set LDR2HDR_OCIO_CONFIG)")
+    return config
+
+
+def bpy_datafile(relative: str) -> Path | None:
+    """A file or folder under the installed ``bpy`` wheel's ``<version>/datafiles`` (bpy is
+    located, never imported), or None when the wheel or the entry is missing."""
     spec = importlib.util.find_spec("bpy")
-    if spec is not None and spec.submodule_search_locations:
-        root = Path(list(spec.submodule_search_locations)[0])
-        for candidate in sorted(root.glob("*/datafiles/colormanagement/config.ocio")):
-            return candidate
-    raise Ldr2HdrError("Blender's OCIO config not found (install the bpy wheel or set LDR2HDR_OCIO_CONFIG)")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(list(spec.submodule_search_locations)[0])
+    found = sorted(root.glob(f"*/datafiles/{relative}"))
+    return found[-1] if found else None
 
 
 def _apply_view(linear: np.ndarray, view: str) -> np.ndarray:
