@@ -1,0 +1,71 @@
+"""``ldr2hdr.set_world_lighting``: light the scene with an HDR panorama (Cycles and EEVEE)."""
+
+import math
+
+import bpy
+from bpy.props import FloatProperty, StringProperty
+
+from ..inference.errors import Ldr2HdrError
+from ..nodes import groups, world
+from ..nodes.compositor import IMAGE_NODE_TYPE, active_tree
+from . import images
+from .base import NO_SOURCE_HINT
+
+
+class LDR2HDR_OT_set_world_lighting(bpy.types.Operator):
+    """Use an equirectangular HDR image as the World's environment light, with strength and rotation.
+Source: image=, filepath=, or the active Image/HDR node in the compositor"""
+
+    bl_idname = "ldr2hdr.set_world_lighting"
+    bl_label = "Set World Lighting"
+    bl_options = {"REGISTER", "UNDO"}
+
+    image: StringProperty(name="Image", description="Name of the image datablock (default: the active node's)",
+                          default="")
+    filepath: StringProperty(name="File", description="Image file to load instead", default="",
+                             subtype="FILE_PATH")
+    node: StringProperty(name="Node", default="", options={"HIDDEN", "SKIP_SAVE"})
+    strength: FloatProperty(name="Strength", description="Multiplies the environment's radiance",
+                            default=1.0, min=0.0, soft_max=10.0)
+    rotation: FloatProperty(name="Rotation", description="Rotation of the environment about the Z axis",
+                            default=0.0, soft_min=-2 * math.pi, soft_max=2 * math.pi, subtype="ANGLE",
+                            unit="ROTATION")
+
+    def execute(self, context):
+        try:
+            image = self._source_image(context)
+        except Ldr2HdrError as exc:
+            self.report({"ERROR"}, f"{self.bl_label}: {exc}")
+            return {"CANCELLED"}
+        if context.scene is None:
+            self.report({"ERROR"}, f"{self.bl_label}: no scene")
+            return {"CANCELLED"}
+        scene_world = world.set_environment(context.scene, image, self.strength, self.rotation)
+        if not images.has_linear_pixels(image):
+            self.report({"WARNING"}, f"{self.bl_label}: {image.name} is an LDR image, so its light is clipped; "
+                                     "run Reconstruct HDR first for real light levels")
+        self.report({"INFO"}, f"{self.bl_label}: {scene_world.name} lit by {image.name}")
+        return {"FINISHED"}
+
+    def _source_image(self, context):
+        if self.filepath:
+            return images.load_image_file(self.filepath)
+        if self.image:
+            image = bpy.data.images.get(self.image)
+            if image is None:
+                raise Ldr2HdrError(f"no image named {self.image!r} in this file")
+            return image
+        tree = active_tree(context)
+        node = None
+        if tree is not None:
+            node = tree.nodes.get(self.node) if self.node else tree.nodes.active
+        if node is None:
+            raise Ldr2HdrError(f"no active Image node: {NO_SOURCE_HINT}")
+        if groups.is_step_node(node):
+            image = groups.result_image(node)
+            if image is None or node.step == "estimate-crf":
+                raise Ldr2HdrError(f"the node {node.name!r} has no HDR result: run it first")
+            return image
+        if node.bl_idname == IMAGE_NODE_TYPE and node.image is not None:
+            return node.image
+        raise Ldr2HdrError(f"the active node {node.name!r} is not an Image node with an image: {NO_SOURCE_HINT}")

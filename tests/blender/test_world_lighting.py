@@ -1,0 +1,164 @@
+"""Set World Lighting: node chain, and a Cycles render lit by true / LDR / reconstructed maps.
+
+Scale protocol for the render comparison: a reconstruction's global scale is unknown
+(and so, for a photo, is the LDR's), so each environment map gets the Background
+strength that makes the median of its *well-exposed* pixels (LDR max channel in
+[0.05, 0.9], where every method agrees on the curve) equal to that of the true HDR.
+What is left to differ is only the light the LDR lost to clipping (the sun and bright
+sky), which is what highlight restoration is for.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from ldr2hdr.inference import crf, image_io  # noqa: E402
+from ldr2hdr.nodes import world as world_nodes  # noqa: E402
+from ldr2hdr.operators import images  # noqa: E402
+
+RENDER_SIZE = 32
+SAMPLES = 16
+
+
+def _world_node_count():
+    world = bpy.context.scene.world
+    return 0 if world is None or world.node_tree is None else len(world.node_tree.nodes)
+
+
+def test_world_chain_is_built_once_and_updated(addon, ldr_scene):
+    hdr = images.store_image("true_hdr", ldr_scene.hdr)
+    assert bpy.ops.ldr2hdr.set_world_lighting(image=hdr.name, strength=2.0, rotation=0.5) == {"FINISHED"}
+    tree = bpy.context.scene.world.node_tree
+    nodes = tree.nodes
+    env = nodes[world_nodes.NODE_NAMES["environment"]]
+    assert env.image == hdr and env.projection == "EQUIRECTANGULAR"
+    assert nodes[world_nodes.NODE_NAMES["background"]].inputs["Strength"].default_value == 2.0
+    assert tuple(nodes[world_nodes.NODE_NAMES["mapping"]].inputs["Rotation"].default_value) == \
+        pytest.approx((0.0, 0.0, 0.5))
+    output = nodes[world_nodes.NODE_NAMES["output"]]
+    assert output.is_active_output
+    assert output.inputs["Surface"].links[0].from_node == nodes[world_nodes.NODE_NAMES["background"]]
+    count, images_before = _world_node_count(), len(bpy.data.images)
+
+    ldr = bpy.data.images.load(str(ldr_scene.path))
+    assert bpy.ops.ldr2hdr.set_world_lighting(image=ldr.name, rotation=math.pi) == {"FINISHED"}
+    assert _world_node_count() == count
+    assert env.image == ldr
+    assert nodes[world_nodes.NODE_NAMES["mapping"]].inputs["Rotation"].default_value[2] == pytest.approx(math.pi)
+
+    assert bpy.ops.ldr2hdr.set_world_lighting(filepath=str(ldr_scene.path)) == {"FINISHED"}
+    assert len(bpy.data.images) == images_before + 1  # the LDR loaded once, then reused
+
+
+def test_world_lighting_refuses_without_source(addon):
+    before = _world_node_count()
+    with pytest.raises(RuntimeError, match="no active Image node"):
+        bpy.ops.ldr2hdr.set_world_lighting()
+    with pytest.raises(RuntimeError, match="no image named"):
+        bpy.ops.ldr2hdr.set_world_lighting(image="missing")
+    assert _world_node_count() == before
+
+
+def _scene_with_diffuse_sphere(scene):
+    for obj in list(bpy.data.objects):
+        if obj.type != "CAMERA":
+            bpy.data.objects.remove(obj)
+    mesh = bpy.data.meshes.new("sphere")
+    import bmesh
+
+    bm = bmesh.new()
+    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=1.0)
+    for face in bm.faces:
+        face.smooth = True
+    bm.to_mesh(mesh)
+    bm.free()
+    sphere = bpy.data.objects.new("sphere", mesh)
+    scene.collection.objects.link(sphere)
+    material = bpy.data.materials.new("diffuse")
+    if bpy.app.version < (5, 0, 0):
+        material.use_nodes = True
+    nodes = material.node_tree.nodes
+    for node in list(nodes):
+        if node.bl_idname != "ShaderNodeOutputMaterial":
+            nodes.remove(node)
+    diffuse = nodes.new("ShaderNodeBsdfDiffuse")
+    diffuse.inputs["Color"].default_value = (0.8, 0.8, 0.8, 1.0)
+    output = next(n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial")
+    material.node_tree.links.new(diffuse.outputs["BSDF"], output.inputs["Surface"])
+    mesh.materials.append(material)
+
+    camera = scene.camera
+    camera.location = (0.0, -3.2, 0.0)
+    camera.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = SAMPLES
+    scene.cycles.use_denoising = False
+    scene.cycles.seed = 1
+    scene.render.threads_mode = "FIXED"
+    scene.render.threads = 2
+    scene.render.resolution_x = scene.render.resolution_y = RENDER_SIZE
+    scene.render.resolution_percentage = 100
+    scene.render.film_transparent = True  # the sphere only: the map itself is not compared
+    scene.render.use_compositing = False
+    scene.view_settings.view_transform = "Standard"
+    scene.render.image_settings.file_format = "OPEN_EXR"
+    scene.render.image_settings.color_depth = "32"
+    scene.render.image_settings.color_mode = "RGBA"
+    world = world_nodes.ensure_world(scene)
+    # Cycles builds the world's importance map at 1024 px by default: seconds per render on
+    # a busy CPU. 128 px still finds the sun of a 256x128 map.
+    world.cycles.sampling_method = "MANUAL"
+    world.cycles.sample_map_resolution = 128
+
+
+def _render(scene, path):
+    bpy.ops.render.render()
+    bpy.data.images["Render Result"].save_render(str(path), scene=scene)
+    loaded = image_io.read_image(path)
+    return loaded.pixels, loaded.alpha
+
+
+def _strength_matching_true_map(map_linear, true_hdr, ldr):
+    well = (ldr.max(axis=-1) > 0.05) & (ldr.max(axis=-1) < 0.9)
+    return float(np.median(true_hdr[well]) / np.median(map_linear[well]))
+
+
+def test_reconstruction_lights_the_scene_closer_to_the_truth(addon, ldr_scene, tmp_path):
+    scene = bpy.context.scene
+    _scene_with_diffuse_sphere(scene)
+    true_hdr = images.store_image("true_hdr", ldr_scene.hdr)
+    ldr_image = bpy.data.images.load(str(ldr_scene.path))
+    assert bpy.ops.ldr2hdr.reconstruct(image=ldr_image.name) == {"FINISHED"}
+    reconstruction = images.find_result_image("reconstruct", ldr_image.name)
+    recon_pixels = images.image_pixels(reconstruction)
+
+    # Cycles decodes the 8-bit sRGB file with the sRGB curve: that is the "LDR as is".
+    ldr_linear = crf.srgb_to_linear(ldr_scene.ldr).astype(np.float32)
+    cases = {
+        "true": (true_hdr, 1.0),
+        "ldr": (ldr_image, _strength_matching_true_map(ldr_linear, ldr_scene.hdr, ldr_scene.ldr)),
+        "reconstruction": (reconstruction,
+                           _strength_matching_true_map(recon_pixels, ldr_scene.hdr, ldr_scene.ldr)),
+    }
+    renders = {}
+    for name, (image, strength) in cases.items():
+        assert 0.8 < strength < 1.25, (name, strength)  # same curve on well-exposed pixels
+        assert bpy.ops.ldr2hdr.set_world_lighting(image=image.name, strength=strength) == {"FINISHED"}
+        renders[name] = _render(scene, tmp_path / f"{name}.exr")
+
+    rgb, alpha = renders["true"]
+    sphere = alpha > 0.99
+    assert sphere.mean() > 0.3  # the sphere fills the frame's centre
+    truth = rgb[sphere].mean()
+
+    def error(name):
+        return abs(renders[name][0][sphere].mean() - truth) / truth
+
+    ldr_error, recon_error = error("ldr"), error("reconstruction")
+    # The clipped sun and sky carry most of the light, so the LDR is far too dark.
+    assert ldr_error > 0.3
+    assert recon_error < 0.75 * ldr_error, (ldr_error, recon_error)
