@@ -373,6 +373,7 @@ def evaluate(
     clip_fractions: tuple[float, ...] | None = None,
     codecs: tuple[str, ...] | None = None,
     curves: list[str] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> dict:
     """Run the protocol and write ``results.json`` and ``results.md`` into ``out_dir``.
 
@@ -390,6 +391,8 @@ def evaluate(
             skipped with a warning when it is missing.
         clip_fractions, codecs, curves: override the protocol's lists (``curves`` is used
             as given for every reference).
+        shard: ``(i, n)`` evaluates only references ``i, i+n, i+2n, ...`` (0-based), so n
+            processes can share the work; :func:`merge_results` joins their outputs.
 
     Returns:
         The summary dict (also written as JSON): ``config``, ``references``, ``rows``,
@@ -411,6 +414,11 @@ def evaluate(
 
     if quick:
         paths = _quick_subset(paths)
+    if shard is not None:
+        index, count = shard
+        if not (count >= 1 and 0 <= index < count):
+            raise Ldr2HdrError(f"bad shard {index}/{count}: use I/N with 0 <= I < N")
+        paths = paths[index::count]
     refs = [load_reference(p, width) for p in paths]
 
     dorf_names: list[str] = []
@@ -451,6 +459,7 @@ def evaluate(
             "view_curves": views,
             "dorf_test_curves": dorf_names,
             "seed": seed,
+            "shard": list(shard) if shard else None,
             "alignment": ALIGNMENT_STATEMENT,
             "python": platform.python_version(),
         },
@@ -472,6 +481,36 @@ def evaluate(
     _write_json(out / "results.json", summary)
     (out / "results.md").write_text(markdown_report(summary), encoding="utf-8")
     logger.info("wrote %s and %s (%.1f s)", out / "results.json", out / "results.md", summary["seconds_total"])
+    return summary
+
+
+def merge_results(files: list[str | Path], out_dir: str | Path) -> dict:
+    """Join ``results.json`` files of shards (or of method subsets run separately with the same
+    protocol) into one summary with re-aggregated tables; writes results.json/.md to ``out_dir``."""
+    parts = [json.loads(Path(f).read_text(encoding="utf-8")) for f in files]
+    if not parts:
+        raise Ldr2HdrError("nothing to merge")
+    rows = [row for part in parts for row in part["rows"]]
+    config = dict(parts[0]["config"])
+    config["methods"] = sorted({m for part in parts for m in part["config"]["methods"]})
+    config["shard"] = None
+    config["merged_from"] = [str(f) for f in files]
+    refs = {r["label"]: r for part in parts for r in part["references"]}
+    summary = {
+        "config": config,
+        "references": list(refs.values()),
+        "unavailable_methods": {k: v for part in parts for k, v in part.get("unavailable_methods", {}).items()},
+        "rows": rows,
+        "summary": {
+            "by_method": aggregate(rows, ("method",)),
+            "by_method_family": aggregate(rows, ("method", "curve_family")),
+        },
+        "seconds_total": sum(part.get("seconds_total", 0.0) for part in parts),
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "results.json", summary)
+    (out / "results.md").write_text(markdown_report(summary), encoding="utf-8")
     return summary
 
 
@@ -669,7 +708,7 @@ def _write_json(path: Path, data: dict) -> None:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``eval`` options to an argparse parser (used by ``ldr2hdr eval`` and training/evaluate.py)."""
     parser.add_argument("refs", nargs="*", help="folders/files of .exr/.hdr references "
-                        "(default: the evaluation split of /work/shared/data/hdr + Blender's studio lights)")
+                        "(default: the evaluation split of ../shared/data/hdr + Blender's studio lights)")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help="comma-separated method names (default: %(default)s)")
     parser.add_argument("--out", default=str(DEFAULT_OUT_DIR), help="output folder (default: %(default)s)")
@@ -682,6 +721,10 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="also evaluate on files the fixed split reserves for training")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for the methods")
     parser.add_argument("--list-methods", action="store_true", help="list the registered methods and exit")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="evaluate only every N-th reference starting at I (run N processes, then --merge)")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="RESULTS_JSON",
+                        help="join results.json files of shards or method subsets into --out")
     return parser
 
 
@@ -693,10 +736,21 @@ def run_eval(args: argparse.Namespace) -> int:
             reason = _unavailable_reason(spec)
             sys.stdout.write(f"{name}\t{spec.description}{'  [unavailable: ' + reason + ']' if reason else ''}\n")
         return 0
+    if args.merge:
+        summary = merge_results(args.merge, args.out)
+        sys.stdout.write(markdown_report(summary))
+        return 0
     if args.threads:
         import torch
 
         torch.set_num_threads(int(args.threads))
+    shard = None
+    if args.shard:
+        try:
+            index, count = (int(v) for v in str(args.shard).split("/"))
+        except ValueError:
+            raise Ldr2HdrError(f"bad --shard {args.shard!r}: use I/N, e.g. 0/2") from None
+        shard = (index, count)
     methods = [m.strip() for m in str(args.methods).split(",") if m.strip()]
     summary = evaluate(
         args.refs or None,
@@ -707,6 +761,7 @@ def run_eval(args: argparse.Namespace) -> int:
         max_width=args.max_width,
         seed=args.seed,
         exclude_training=not args.include_training,
+        shard=shard,
     )
     sys.stdout.write(markdown_report(summary))
     errors = sum(1 for r in summary["rows"] if r.get("status") != "ok")

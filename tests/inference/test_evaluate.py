@@ -208,3 +208,26 @@ def test_split_covers_the_shared_data_when_present():
     names = {p.name for p in files}
     assert names <= set(split.EVAL_SPLIT) | set(split.TRAIN_SPLIT)
     assert {p.name for p in split.eval_files(include_studio_lights=False)} == set(split.EVAL_SPLIT) & names
+
+
+def test_shards_and_method_subsets_merge_into_the_whole(tiny_light, tmp_path):
+    import shutil
+
+    second = tmp_path / "refs2"
+    shutil.copytree(tiny_light, second)
+    (second / "sunset_small.exr").rename(second / "sunset_copy.exr")
+    refs = [tiny_light, second]
+    kw = dict(max_width=128, clip_fractions=(0.05,), codecs=("png",), curves=["srgb"])
+    whole = evaluate.evaluate(refs, ["srgb-clip", "gamma2.2"], tmp_path / "whole", **kw)
+    a = evaluate.evaluate(refs, ["srgb-clip"], tmp_path / "a", shard=(0, 2), **kw)
+    b = evaluate.evaluate(refs, ["srgb-clip"], tmp_path / "b", shard=(1, 2), **kw)
+    c = evaluate.evaluate(refs, ["gamma2.2"], tmp_path / "c", **kw)
+    assert len(a["rows"]) == len(b["rows"]) == 1
+    merged = evaluate.merge_results([tmp_path / p / "results.json" for p in "abc"], tmp_path / "m")
+    assert len(merged["rows"]) == len(whole["rows"]) == 4
+    for method in ("srgb-clip", "gamma2.2"):
+        assert merged["summary"]["by_method"][method]["pu21_psnr"]["mean"] == pytest.approx(
+            whole["summary"]["by_method"][method]["pu21_psnr"]["mean"])
+    assert (tmp_path / "m" / "results.md").is_file()
+    with pytest.raises(evaluate.Ldr2HdrError):
+        evaluate.evaluate(refs, ["srgb-clip"], tmp_path / "x", shard=(2, 2), **kw)
