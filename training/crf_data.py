@@ -1,0 +1,448 @@
+"""Training data for the CRF network: camera curves and synthesized LDR patches.
+
+Everything here is for training only (it reads ../shared/data, never shipped).
+
+Curves (inverse curves, 1024 samples, pixel value -> linear, 0 -> 0, 1 -> 1):
+
+* DoRF training split (191 of 201; the 10 test curves are never loaded here),
+* darktable base curves: approximate JPEG curve = sRGB_OETF(basecurve(x)), nodes joined
+  by monotone (PCHIP / Fritsch-Carlson) Hermite interpolation,
+* NUS camera models (Nikon D7000, D40): per-channel JPEG -> raw response, 256 entries,
+* random parametric curves: gamma 1.6-2.8 with toe/shoulder, the HDRCNN sigmoid, generic
+  film-like tone curves (Reinhard / Hable / ACES-fit shoulders after a white scale, then
+  an sRGB or gamma OETF) and log + sigmoid film emulation with a random white point
+  and stop range. These are generic textbook operators, not Blender's view transforms,
+  which stay held out for evaluation.
+* convex mixtures of two measured curves.
+
+Scenes come only from :func:`training.split.train_files` (random perspective views
+reprojected from the panoramas, direct equirect crops, crops of the flat photos).
+The simulated camera: white balance, exposure (0-20 % of the patch clipped), shot and
+read noise, clip at 1, per-channel curve, 8-bit rounding, JPEG (quality 60-100) for part
+of the samples, area downsampling of the display-referred image (as a resize of a large
+JPEG does), then the same patch filter as inference.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DATA = SHARED / "data"
+HDR_ROOT = DATA / "hdr"
+DORF_PATH = DATA / "crf" / "dorf" / "dorfCurvesInv.mat"
+DARKTABLE_PATH = DATA / "crf" / "darktable" / "darktable_basecurves.json"
+NUS_DIR = DATA / "crf" / "nus_camera_models"
+
+sys.path.insert(0, str(ROOT / "training"))
+import split  # noqa: E402  (training/split.py, standard library + numpy only)
+
+from ldr2hdr.inference import crf, crf_net, synth  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+N = crf.N_SAMPLES
+GRID = crf.GRID
+# Dense sensor grid (denser near 0) for inverting forward curves.
+_XS = np.linspace(0.0, 1.0, 8193) ** 2
+
+_LUT_SIZE = 16384
+FAMILIES = ("dorf", "darktable", "nus", "mix", "gamma", "sigmoid", "film", "logsig")
+FAMILY_P = np.array([0.27, 0.10, 0.05, 0.08, 0.15, 0.05, 0.18, 0.12])
+
+
+# ----------------------------------------------------------------------------- curves
+
+
+def invert_forward(forward_values: np.ndarray, xs: np.ndarray = _XS) -> np.ndarray:
+    """Inverse curve ``(1024,)`` of a forward curve sampled as ``forward_values`` at ``xs``."""
+    y = np.maximum.accumulate(np.clip(np.asarray(forward_values, np.float64), 0.0, None))
+    y = y / max(y[-1], 1e-12)
+    y = y + 1e-12 * np.arange(y.size)
+    inv = np.interp(GRID, y, xs)
+    inv[0], inv[-1] = 0.0, 1.0
+    return np.maximum.accumulate(np.clip(inv, 0.0, 1.0))
+
+
+def dorf_train_curves(path: Path = DORF_PATH) -> np.ndarray:
+    """DoRF inverse curves of the training split only, ``(191, 1024)``."""
+    curves = crf.load_dorf(path)
+    train_idx, test_idx = split.dorf_split(len(curves))
+    assert not set(train_idx) & set(test_idx)
+    return np.maximum.accumulate(np.clip(curves[train_idx], 0.0, 1.0), axis=1)
+
+
+def darktable_curves(path: Path = DARKTABLE_PATH) -> np.ndarray:
+    """darktable base curves as approximate JPEG inverse curves, ``(29, 1024)``."""
+    from scipy.interpolate import PchipInterpolator
+
+    data = json.loads(Path(path).read_text())
+    out = []
+    for c in data["curves"]:
+        x = np.asarray(c["nodes_x_linear_in"], np.float64)
+        y = np.asarray(c["nodes_y_out"], np.float64)
+        base = np.clip(PchipInterpolator(x, y, extrapolate=True)(np.clip(_XS, x[0], x[-1])), 0.0, 1.0)
+        out.append(invert_forward(synth.srgb_encode(base)))
+    return np.stack(out)
+
+
+def nus_curves(folder: Path = NUS_DIR) -> np.ndarray:
+    """NUS per-channel inverse curves ``(cameras, 3, 1024)`` (JPEG value -> raw)."""
+    out = []
+    for f in sorted(Path(folder).glob("*/jpg2raw_respFcns.txt")):
+        rows = np.loadtxt(f, skiprows=1)  # first line: header (raw max, padding)
+        if rows.shape != (256, 3):
+            raise ValueError(f"{f}: unexpected shape {rows.shape}")
+        src = np.linspace(0.0, 1.0, 256)
+        chans = []
+        for c in range(3):
+            v = np.maximum.accumulate(np.clip(rows[:, c], 0.0, None))
+            v = (v - v[0]) / max(v[-1] - v[0], 1e-12)
+            chans.append(np.interp(GRID, src, v))
+        out.append(np.stack(chans))
+    return np.stack(out)
+
+
+def _oetf(rng: np.random.Generator):
+    k = rng.integers(3)
+    if k == 0:
+        return synth.srgb_encode
+    g = (2.2, 2.4)[k - 1] * math.exp(rng.normal(0, 0.05))
+    return lambda v: np.power(np.clip(v, 0, 1), 1.0 / g)
+
+
+def _s_curve(y: np.ndarray, c: float) -> np.ndarray:
+    """Display-space contrast curve, monotone for |c| < 1 (c > 0: S-shape, toe + shoulder)."""
+    return y - c * np.sin(2 * np.pi * y) / (2 * np.pi)
+
+
+def random_parametric_curve(rng: np.random.Generator, family: str) -> np.ndarray:
+    """One random inverse curve ``(1024,)`` of a parametric family."""
+    x = _XS
+    if family == "gamma":
+        g = rng.uniform(1.6, 2.8)
+        y = np.power(x, 1.0 / g)
+        if rng.random() < 0.5:  # linear toe segment as in sRGB-like encodings
+            t = rng.uniform(0.001, 0.02)
+            y = np.where(x < t, x * (t ** (1.0 / g) / t), y)
+        return invert_forward(_s_curve(y, rng.uniform(-0.3, 0.7)))
+    if family == "sigmoid":  # HDRCNN camera curve
+        n = max(0.5, rng.normal(0.9, 0.1))
+        s = max(0.2, rng.normal(0.6, 0.1))
+        y = (1 + s) * x ** n / (x ** n + s)
+        if rng.random() < 0.5:
+            y = np.power(y, 1.0 / rng.uniform(1.0, 2.2))
+        return invert_forward(y)
+    if family == "film":
+        w = math.exp(rng.uniform(math.log(0.7), math.log(32.0)))
+        L = x * w
+        k = rng.integers(3)
+        if k == 0:  # extended Reinhard
+            t = L * (1 + L / (w * w)) / (1 + L)
+        elif k == 1:  # Hable filmic
+            a, b, c, d, e, f = 0.15, 0.50, 0.10, 0.20, 0.02, 0.30
+            a *= math.exp(rng.normal(0, 0.2))
+            b *= math.exp(rng.normal(0, 0.2))
+
+            def h(v):
+                return ((v * (a * v + c * b) + d * e) / (v * (a * v + b) + d * f)) - e / f
+            t = h(2.0 * L) / h(2.0 * w)
+        else:  # ACES fit (Narkowicz) with random pre-gain
+            g0 = rng.uniform(0.4, 1.0)
+            v = L * g0
+            t = (v * (2.51 * v + 0.03)) / (v * (2.43 * v + 0.59) + 0.14)
+        y = _oetf(rng)(np.clip(t / max(t[-1], 1e-12), 0, 1))
+        return invert_forward(y)
+    if family == "logsig":  # log encoding + sigmoid contrast (generic film emulation)
+        w = math.exp(rng.uniform(math.log(2.0), math.log(32.0)))
+        stops = rng.uniform(8.0, 18.0)
+        hi = math.log2(w)
+        lo = hi - stops
+        # the sensor may clip below the top of the log range (u_max < 1): the curve is then
+        # renormalized there, as when a film look's white lies above the sensor's clip
+        u_max = rng.uniform(0.75, 1.0)
+        u = np.clip((np.log2(np.maximum(x * w, 1e-12)) - lo) / (hi - lo), 0.0, 1.0) * u_max
+        slope = rng.uniform(2.0, 7.0)
+        mid = rng.uniform(0.35, 0.65)
+        s = 1.0 / (1.0 + np.exp(-slope * (u - mid)))
+        s0, s1 = 1.0 / (1.0 + math.exp(slope * mid)), 1.0 / (1.0 + math.exp(-slope * (u_max - mid)))
+        y = (s - s0) / (s1 - s0)
+        y = np.power(np.clip(y, 0, 1), rng.uniform(0.8, 1.4))
+        return invert_forward(y)
+    raise ValueError(family)
+
+
+@dataclass
+class CurveBank:
+    """Measured training curves: ``dorf (N, 1024)``, ``darktable (M, 1024)``, ``nus (P, 3, 1024)``."""
+
+    dorf: np.ndarray
+    darktable: np.ndarray
+    nus: np.ndarray
+
+    @classmethod
+    def load(cls) -> "CurveBank":
+        return cls(dorf_train_curves(), darktable_curves(), nus_curves())
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        """A random per-channel inverse curve set ``(3, 1024)`` and its family name."""
+        fam = FAMILIES[rng.choice(len(FAMILIES), p=FAMILY_P / FAMILY_P.sum())]
+        if fam == "nus":
+            curves = self.nus[rng.integers(len(self.nus))].copy()
+            if rng.random() < 0.5:  # the gray-axis version of the same camera
+                curves[:] = curves.mean(axis=0)
+            return curves, fam
+        if fam == "dorf":
+            base = self.dorf[rng.integers(len(self.dorf))]
+        elif fam == "darktable":
+            base = self.darktable[rng.integers(len(self.darktable))]
+        elif fam == "mix":
+            pool = np.concatenate([self.dorf, self.darktable])
+            a, b = pool[rng.integers(len(pool), size=2)]
+            t = rng.random()
+            base = t * a + (1 - t) * b
+        else:
+            base = random_parametric_curve(rng, fam)
+        curves = np.repeat(base[None], 3, axis=0)
+        if rng.random() < 0.3:  # small per-channel differences, as on real cameras
+            p = np.exp(rng.normal(0.0, 0.06, size=3))
+            curves = np.power(curves, p[:, None])
+        return curves, fam
+
+    def basis_curves(self, rng: np.random.Generator, n_random: int = 3000) -> np.ndarray:
+        """Curves ``(n, 1024)`` that define the PCA basis of the network's output."""
+        rand = [random_parametric_curve(rng, FAMILIES[4 + i % 4]) for i in range(n_random)]
+        return np.concatenate([self.dorf, self.darktable, self.nus.reshape(-1, N), np.stack(rand)])
+
+
+def log_derivative_pca(curves: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PCA of the centred log-derivatives of inverse curves ``(n, 1024)``.
+
+    Returns ``mean (1023,)``, ``basis (k, 1023)`` orthonormal rows and ``scale (k,)`` (the
+    coefficient std of each component), all float32.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    c = np.asarray(curves, np.float64)
+    c = (1 - 1e-2) * c + 1e-2 * GRID  # derivatives >= 1e-2: keeps log finite on flat runs
+    # Measured curves have noisy derivatives; smoothing keeps the components for shape.
+    logd = gaussian_filter1d(np.log(np.diff(c, axis=1) * (N - 1)), 4.0, axis=1, mode="nearest")
+    logd -= logd.mean(axis=1, keepdims=True)  # softmax ignores a constant shift
+    mean = logd.mean(axis=0)
+    _, s, vt = np.linalg.svd(logd - mean, full_matrices=False)
+    scale = s[:k] / math.sqrt(len(c))
+    return mean.astype(np.float32), vt[:k].astype(np.float32), scale.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- scenes
+
+
+@dataclass
+class Scene:
+    name: str
+    pixels: np.ndarray  # float32 HxWx3 linear, normalised to median max-channel 0.18
+    equirect: bool
+
+
+def load_training_scenes(root: Path = HDR_ROOT, max_width: int = 1024) -> list[Scene]:
+    """Training HDRs (never an evaluation file), downsized to ``max_width`` for speed."""
+    from ldr2hdr.inference.evaluate import read_hdr
+
+    scenes = []
+    for path in split.train_files(root):
+        assert split.is_train(path) and not split.is_eval(path)
+        img = np.nan_to_num(np.maximum(read_hdr(path), 0.0), nan=0.0, posinf=0.0).astype(np.float32)
+        h, w = img.shape[:2]
+        f = int(math.ceil(w / max_width))
+        if f > 1:
+            img = img[: h // f * f, : w // f * f].reshape(h // f, f, w // f, f, 3).mean(axis=(1, 3))
+        med = float(np.median(img.max(axis=2)))
+        img = img / max(med, 1e-8) * 0.18
+        scenes.append(Scene(path.name, np.ascontiguousarray(img, np.float32), abs(w - 2 * h) <= 2))
+    return scenes
+
+
+def _bilinear(img: np.ndarray, u: np.ndarray, v: np.ndarray, wrap: bool) -> np.ndarray:
+    """Sample ``img`` at pixel coordinates (u = column, v = row), bilinear."""
+    h, w = img.shape[:2]
+    u0 = np.floor(u).astype(np.int64)
+    v0 = np.clip(np.floor(v).astype(np.int64), 0, h - 1)
+    fu = (u - u0)[..., None].astype(np.float32)
+    fv = np.clip(v - np.floor(v), 0, 1)[..., None].astype(np.float32)
+    v1 = np.clip(v0 + 1, 0, h - 1)
+    if wrap:
+        u0 %= w
+        u1 = (u0 + 1) % w
+    else:
+        u0 = np.clip(u0, 0, w - 1)
+        u1 = np.clip(u0 + 1, 0, w - 1)
+    top = img[v0, u0] * (1 - fu) + img[v0, u1] * fu
+    bot = img[v1, u0] * (1 - fu) + img[v1, u1] * fu
+    return top * (1 - fv) + bot * fv
+
+
+def perspective_view(pano: np.ndarray, yaw: float, pitch: float, fov_deg: float, size: int) -> np.ndarray:
+    """Pinhole view ``size x size x 3`` reprojected from an equirect panorama (radians, degrees)."""
+    h, w = pano.shape[:2]
+    f = 0.5 * size / math.tan(math.radians(fov_deg) / 2)
+    j, i = np.meshgrid(np.arange(size) + 0.5 - size / 2, np.arange(size) + 0.5 - size / 2)
+    d = np.stack([j / f, -i / f, np.ones_like(j)], axis=-1)  # x right, y up, z forward
+    cp, sp = math.cos(pitch), math.sin(pitch)
+    y = d[..., 1] * cp + d[..., 2] * sp
+    z = -d[..., 1] * sp + d[..., 2] * cp
+    x = d[..., 0]
+    cy, sy = math.cos(yaw), math.sin(yaw)
+    x, z = x * cy + z * sy, -x * sy + z * cy
+    lon = np.arctan2(x, z)
+    lat = np.arctan2(y, np.hypot(x, z))
+    u = (lon / (2 * math.pi) + 0.5) * w - 0.5
+    v = (0.5 - lat / math.pi) * h - 0.5
+    return _bilinear(pano, u, v, wrap=True)
+
+
+def random_view(scene: Scene, rng: np.random.Generator, size: int) -> np.ndarray:
+    """A random linear ``size x size x 3`` view of a scene."""
+    img = scene.pixels
+    h, w = img.shape[:2]
+    if scene.equirect and rng.random() < 0.7:
+        return perspective_view(img, rng.uniform(0, 2 * math.pi), math.radians(rng.uniform(-45, 45)),
+                                rng.uniform(40, 100), size)
+    # direct crop (equirect crops look like a panorama's analysis patches)
+    side = int(min(h, w) * rng.uniform(0.25, 1.0))
+    side = max(side, 16)
+    y0 = rng.integers(0, h - side + 1)
+    x0 = rng.integers(0, w - side + 1)
+    crop = torch.from_numpy(np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side])).permute(2, 0, 1)[None].contiguous()
+    mode = "area" if side >= size else "bilinear"
+    kw = {} if mode == "area" else {"align_corners": False}
+    out = F.interpolate(crop, size=(size, size), mode=mode, **kw)[0].permute(1, 2, 0).numpy()
+    return out
+
+
+# ----------------------------------------------------------------------------- camera
+
+
+def apply_forward(exposed: np.ndarray, inv_curves: np.ndarray) -> np.ndarray:
+    """Per-channel forward curve (inverse of ``inv_curves (3, 1024)``) of sensor values in [0, 1]."""
+    # A dense forward lookup table + linear interpolation: np.interp's per-value binary
+    # search over 1024 knots was the slowest step of the synthesis.
+    # Knots dense near black (x = u^2), where measured curves are steepest.
+    lut_x = np.linspace(0.0, 1.0, _LUT_SIZE) ** 2
+    luts = np.stack([np.interp(lut_x, inv_curves[c] + 1e-9 * np.arange(N), GRID) for c in range(3)])
+    t = np.sqrt(np.clip(exposed, 0.0, 1.0)) * (_LUT_SIZE - 1)
+    i = np.minimum(t.astype(np.int64), _LUT_SIZE - 2)
+    frac = t - i
+    i = i + (np.arange(3) * _LUT_SIZE)
+    flat = luts.ravel()
+    lo = flat[i]
+    return lo + frac * (flat[i + 1] - lo)
+
+
+def jpeg_tiles(tiles: np.ndarray, quality: int) -> np.ndarray:
+    """JPEG round trip of ``(n, S, S, 3)`` tiles (S multiple of 16) encoded as one mosaic."""
+    n, s = tiles.shape[:2]
+    cols = int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    mosaic = np.zeros((rows * s, cols * s, 3), np.float32)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        mosaic[r * s:(r + 1) * s, c * s:(c + 1) * s] = tiles[k]
+    dec = synth.encode_jpeg(mosaic, quality)
+    return np.stack([dec[(k // cols) * s:(k // cols + 1) * s, (k % cols) * s:(k % cols + 1) * s] for k in range(n)])
+
+
+@dataclass
+class Batch:
+    patches: torch.Tensor  # (n, 3, 128, 128) float16 in [0, 1]
+    feats: torch.Tensor    # (n, FEATURE_DIM or 2 * FEATURE_DIM) float32: patch (+ whole image)
+    targets: torch.Tensor  # (n, 4, 1024) float32: gray, R, G, B inverse curves
+    family: np.ndarray     # (n,) family index
+
+
+def synthesize_patches(scenes: list[Scene], bank: CurveBank, rng: np.random.Generator, n: int,
+                       *, patch: int = crf_net.PATCH, jpeg_fraction: float = 0.5,
+                       views_per_render: int = 2, crops_per_image: int = 2,
+                       global_features: bool = True) -> Batch:
+    """Make about ``n`` usable training patches.
+
+    Each reprojected view is photographed ``views_per_render`` times (different curve,
+    white balance, exposure, noise) as a ``2 * patch`` square "analysis image" (rendered at
+    1x or 2x and area-downsampled in display space); ``crops_per_image`` random patches are
+    cut from each and kept when inference's patch filter would keep them. With
+    ``global_features`` the features of the whole analysis image follow each patch's own.
+    """
+    img_size = 2 * patch
+    out_t, out_f = [], []
+    jpeg_jobs: list[tuple[int, int]] = []  # (index in renders, render scale)
+    renders: list[np.ndarray] = []
+    while len(renders) * crops_per_image < n:
+        scene = scenes[rng.integers(len(scenes))]
+        scale = 2 if rng.random() < 0.35 else 1
+        view = random_view(scene, rng, img_size * scale).astype(np.float64)
+        for _ in range(views_per_render):  # the reprojection is the costly part: reuse it
+            lin = view * np.exp(rng.normal(0.0, 0.15, size=3))  # white balance
+            peak = lin.max(axis=2)
+            if rng.random() < 0.15:
+                k = rng.uniform(0.3, 1.0) / max(float(peak.max()), 1e-8)
+            else:
+                q = float(np.quantile(peak, 1.0 - rng.uniform(0.003, 0.15)))
+                if q <= 0:
+                    continue
+                k = 1.0 / q
+            x = lin * k
+            if rng.random() < 0.7:
+                shot, read = rng.uniform(0, 0.02), rng.uniform(0, 0.003)
+                x = x + np.sqrt(np.maximum(x, 0) * shot ** 2 + read ** 2) * rng.standard_normal(x.shape)
+            x = np.clip(x, 0.0, 1.0)
+            curves, fam = bank.sample(rng)
+            disp = apply_forward(x, curves)
+            disp = np.round(disp * 255.0) / 255.0
+            renders.append(disp.astype(np.float32))
+            out_t.append(curves)
+            out_f.append(FAMILIES.index(fam))
+            if rng.random() < jpeg_fraction:
+                jpeg_jobs.append((len(renders) - 1, scale))
+    # JPEG in groups of one quality and one tile size
+    for scale in (1, 2):
+        idx = [i for i, s in jpeg_jobs if s == scale]
+        for g in range(0, len(idx), 8):
+            grp = idx[g:g + 8]
+            dec = jpeg_tiles(np.stack([renders[i] for i in grp]), int(rng.integers(60, 101)))
+            for i, d in zip(grp, dec):
+                renders[i] = d
+    images = []
+    for r in renders:
+        f = r.shape[0] // img_size
+        images.append(r.reshape(img_size, f, img_size, f, 3).mean(axis=(1, 3)) if f > 1 else r)
+    images_t = torch.from_numpy(np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2)))
+    curves = torch.from_numpy(np.stack(out_t)).float()
+    targets_img = torch.cat([curves.mean(dim=1, keepdim=True), curves], dim=1)
+    gfeats = crf_net.patch_features(images_t) if global_features else None
+    p_list, t_list, g_list, f_list = [], [], [], []
+    for i in range(len(images_t)):
+        for _ in range(crops_per_image):
+            y0, x0 = rng.integers(0, img_size - patch + 1, size=2)
+            p_list.append(images_t[i, :, y0:y0 + patch, x0:x0 + patch])
+            t_list.append(targets_img[i])
+            f_list.append(out_f[i])
+            if gfeats is not None:
+                g_list.append(gfeats[i])
+    p = torch.stack(p_list)
+    targets = torch.stack(t_list)
+    keep = (crf_net.usable_fraction(p) >= crf_net.MIN_USABLE_FRACTION) & \
+           (p.mean(dim=1).reshape(len(p), -1).std(dim=1) >= crf_net.MIN_PATCH_STD)
+    feats = crf_net.patch_features(p[keep])
+    if gfeats is not None:
+        feats = torch.cat([feats, torch.stack(g_list)[keep]], dim=1)
+    fam = np.asarray(f_list)[keep.numpy()]
+    return Batch(p[keep].half(), feats, targets[keep], fam)
