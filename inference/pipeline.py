@@ -41,7 +41,7 @@ class Settings:
         expansion_gain: classical highlight boost where the expand map is 1.
     """
 
-    method: str = "classical"
+    method: str = "learned"
     crf: object = "auto"
     panorama: str = "auto"
     exposure: float = 0.0
