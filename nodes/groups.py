@@ -30,7 +30,7 @@ METHOD_ITEMS = (
     ("learned", "Learned", "The camera-curve network and the highlight network (needs their weights)"),
     ("classical", "Classical", "sRGB curve, dequantization and Kovaleski-Oliveira highlight expansion"),
 )
-DEFAULT_METHOD = "classical"  # = pipeline.Settings().method (a test checks it)
+DEFAULT_METHOD = "learned"  # = pipeline.Settings().method (a test checks it)
 CRF_ITEMS = (
     ("auto", "Auto", "Let the method estimate or choose the camera curve"),
     ("srgb", "sRGB", "The standard sRGB curve most cameras and browsers declare"),

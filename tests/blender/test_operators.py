@@ -75,7 +75,9 @@ def test_step_adds_one_node_and_one_float_image(addon, ldr_scene, step):
     tree, image_node = _compositor_with(source)
     nodes_before, images_before, groups_before = _counts()
 
-    assert _run(step) == {"FINISHED"}
+    # The photo was made with the sRGB curve; forcing it makes the expected values exact
+    # (how well the learned estimate recovers a curve is the evaluation harness's job).
+    assert (_run(step) if step == "estimate-crf" else _run(step, crf="srgb")) == {"FINISHED"}
 
     nodes_after, images_after, _ = _counts()
     assert nodes_after == nodes_before + 1
