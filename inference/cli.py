@@ -73,6 +73,9 @@ def _add_common(p: argparse.ArgumentParser, step: str) -> None:
     p.add_argument("--tile-size", type=int, default=512, metavar="PX", help="tile edge for tiled inference (default 512)")
     p.add_argument("--max-pixels", type=int, default=image_io.DEFAULT_MAX_PIXELS, metavar="N",
                    help="refuse images with more pixels than this, before decoding (default %(default)s)")
+    p.add_argument("--max-memory", type=float, default=None, metavar="GB",
+                   help="memory limit per image: tiles shrink to fit, larger images are refused before "
+                        "decoding (default: 60%% of this machine's memory)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: refuse)")
     p.add_argument("--resume", action="store_true",
                    help="skip inputs whose outputs already exist and are complete (checked, not just present)")
@@ -228,6 +231,12 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
         for p in outputs.values():
             if p.exists():
                 raise OutputExistsError("output exists (use --overwrite to replace it)", p)
+    width, height, _ = image_io.probe_image(path, max_pixels=args.max_pixels)
+    limit = int(args.max_memory * 2 ** 30) if args.max_memory else pipeline.default_memory_limit()
+    try:
+        settings = pipeline.fit_tile_size(height, width, settings, limit)
+    except Ldr2HdrError as exc:
+        raise Ldr2HdrError(exc.reason, path) from None
     img = image_io.read_image(path, max_pixels=args.max_pixels)
     row: dict = {"format": img.format, "width": int(img.pixels.shape[1]), "height": int(img.pixels.shape[0])}
     warnings = []

@@ -281,6 +281,23 @@ def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def probe_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int, int]:
+    """Read only the header: ``(width, height, channels)``. Raises UnsupportedImageError like
+    :func:`read_image` for missing, unreadable or absurd files, without decoding pixels."""
+    path = Path(path)
+    _check_file(path)
+    with _native_stderr_captured():
+        inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise UnsupportedImageError(f"not a readable image: {_first_line(oiio.geterror(), 'unknown error')}", path)
+    try:
+        spec = inp.spec()
+        _check_spec(spec, path, max_pixels)
+        return int(spec.width), int(spec.height), int(spec.nchannels)
+    finally:
+        inp.close()
+
+
 @contextlib.contextmanager
 def _native_stderr_captured():
     """Capture what native decoders print straight to file descriptor 2.

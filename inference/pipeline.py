@@ -7,6 +7,7 @@ with a :class:`Settings`, so they cannot disagree about what a step does.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -82,6 +83,42 @@ class Result:
     def image(self) -> np.ndarray | None:
         """The final image of the run: HDR if highlights were restored, else the linear one."""
         return self.hdr if self.hdr is not None else self.linear
+
+
+# Peak bytes per pixel of a whole run: `/usr/bin/time -v ldr2hdr reconstruct` on a 4096x2048
+# JPEG peaked at 1.13 GB, i.e. ~87 B/px above the ~400 MB of torch and weights (decoded input,
+# LDR, dequantized, linear, mask, output, EXR buffer); rounded up. The network adds a per-tile
+# term (activations of one tile).
+BYTES_PER_PIXEL = 96
+BYTES_PER_TILE_PIXEL = 2400
+
+
+def estimate_peak_bytes(height: int, width: int, settings: "Settings") -> int:
+    """Rough upper estimate of the memory one image needs, for refusing work that cannot fit."""
+    tile = min(int(settings.tile_size), max(height, width)) ** 2
+    model = BYTES_PER_TILE_PIXEL * tile if settings.method == "learned" else 0
+    return BYTES_PER_PIXEL * height * width + model + 400 * 2 ** 20  # + torch and the weights
+
+
+def fit_tile_size(height: int, width: int, settings: "Settings", limit_bytes: int) -> "Settings":
+    """Shrink the tile until the estimate fits ``limit_bytes``; raise when even 128 px cannot."""
+    tile = int(settings.tile_size)
+    while tile > 128 and estimate_peak_bytes(height, width, settings.with_(tile_size=tile)) > limit_bytes:
+        tile //= 2
+    fitted = settings.with_(tile_size=max(tile, 128))
+    need = estimate_peak_bytes(height, width, fitted)
+    if need > limit_bytes:
+        raise Ldr2HdrError(f"a {width} x {height} image needs about {need / 2**30:.1f} GB, above the "
+                           f"memory limit of {limit_bytes / 2**30:.1f} GB (raise --max-memory or downscale it)")
+    return fitted
+
+
+def default_memory_limit() -> int:
+    """60% of the machine's physical memory (8 GB when it cannot be read)."""
+    try:
+        return int(0.6 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2 ** 30
 
 
 def _device(name: str) -> str:

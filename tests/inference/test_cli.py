@@ -221,3 +221,17 @@ def test_ctrl_c_stops_after_the_current_file(photo_dir, tmp_path, monkeypatch, c
     assert sorted(p.name for p in out.iterdir()) == ["img000.exr", "img001.exr"]  # file 2 was finished
     assert "not started (interrupted)" in capfd.readouterr().err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_max_memory_refuses_before_decoding_and_shrinks_tiles(photo_dir, tmp_path, capfd):
+    from ldr2hdr.inference import pipeline
+
+    d, _ = photo_dir
+    out = tmp_path / "out"
+    assert cli.main(["reconstruct", str(d / "pano.jpg"), "-o", str(out), "-q", "--max-memory", "0.01"]) == 1
+    err = capfd.readouterr().err
+    assert "memory limit" in err and "pano.jpg" in err and not out.joinpath("pano.exr").exists()
+    s = pipeline.Settings(tile_size=1024)
+    limit = pipeline.estimate_peak_bytes(4000, 8000, s.with_(tile_size=256)) + 1
+    assert pipeline.fit_tile_size(4000, 8000, s, limit).tile_size == 256
+    assert pipeline.estimate_peak_bytes(2048, 4096, pipeline.Settings()) < 3 * 2 ** 30
