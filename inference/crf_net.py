@@ -1,8 +1,8 @@
 """Learned single-image camera-response estimation (CRF-net / Linearization-Net spirit).
 
 A small CNN looks at 128x128 patches of the photo (resized so its short side is 256 px,
-by area averaging) together with hand-made intensity and edge statistics of each patch
-and of the whole resized image, and predicts the photo's inverse camera response.
+by area averaging) together with hand-made intensity and edge statistics of each patch,
+and predicts the photo's inverse camera response.
 
 Curve parametrization (monotone and pinned by construction)::
 
@@ -172,22 +172,10 @@ class CRFNet(nn.Module):
         nn.init.normal_(self.head[-1].weight, std=1e-3)
         nn.init.zeros_(self.head[-1].bias)
 
-    @property
-    def uses_global_features(self) -> bool:
-        """Whether the head also sees the whole image's features (``n_feat == 2 * FEATURE_DIM``)."""
-        return self.feat_mean.numel() == 2 * FEATURE_DIM
-
     def forward(self, patches: torch.Tensor, feats: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, 3, H, W)`` in [0, 1] (+ optional precomputed features) -> coefficients ``(B, 4, K)``.
-
-        ``feats``: ``(B, n_feat)``: :func:`patch_features` of each patch, followed (for a model
-        with global features) by :func:`patch_features` of the whole analysis image. When
-        omitted, they are computed with the patch standing in for the whole image.
-        """
+        """``(B, 3, H, W)`` in [0, 1] (+ optional precomputed features) -> coefficients ``(B, 4, K)``."""
         if feats is None:
             feats = patch_features(patches)
-            if self.uses_global_features:
-                feats = torch.cat([feats, feats], dim=1)
         h = self.trunk(patches - 0.5)
         h = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
         f = (feats - self.feat_mean) / self.feat_std
@@ -373,11 +361,7 @@ def estimate_crf_learned(ldr: np.ndarray, *, per_channel: bool = False, device: 
 
     model = load_model(weights, device)
     sel = patches[ok].to(device)
-    feats = patch_features(sel)
-    if model.uses_global_features:
-        # the whole image's statistics (clip fraction, histogram) disambiguate single patches
-        feats = torch.cat([feats, patch_features(img.to(device)).expand(len(sel), -1)], dim=1)
-    coef = model(sel, feats).float().cpu()               # (N, 4, K)
+    coef = model(sel).float().cpu()                      # (N, 4, K)
     cpu_model_curves = lambda c: coefficients_to_curves(  # noqa: E731 - small local helper
         c, model.logd_mean.cpu(), model.basis.cpu(), model.coef_scale.cpu())
     agg, keep, spread = _aggregate(coef[:, 0], cpu_model_curves)

@@ -364,38 +364,30 @@ def jpeg_tiles(tiles: np.ndarray, quality: int) -> np.ndarray:
 @dataclass
 class Batch:
     patches: torch.Tensor  # (n, 3, 128, 128) float16 in [0, 1]
-    feats: torch.Tensor    # (n, FEATURE_DIM or 2 * FEATURE_DIM) float32: patch (+ whole image)
+    feats: torch.Tensor    # (n, FEATURE_DIM) float32
     targets: torch.Tensor  # (n, 4, 1024) float32: gray, R, G, B inverse curves
     family: np.ndarray     # (n,) family index
 
 
 def synthesize_patches(scenes: list[Scene], bank: CurveBank, rng: np.random.Generator, n: int,
                        *, patch: int = crf_net.PATCH, jpeg_fraction: float = 0.5,
-                       views_per_render: int = 2, crops_per_image: int = 2,
-                       global_features: bool = True) -> Batch:
-    """Make about ``n`` usable training patches.
-
-    Each reprojected view is photographed ``views_per_render`` times (different curve,
-    white balance, exposure, noise) as a ``2 * patch`` square "analysis image" (rendered at
-    1x or 2x and area-downsampled in display space); ``crops_per_image`` random patches are
-    cut from each and kept when inference's patch filter would keep them. With
-    ``global_features`` the features of the whole analysis image follow each patch's own.
-    """
-    img_size = 2 * patch
+                       views_per_render: int = 3) -> Batch:
+    """Make ``n`` usable training patches (rejection-sampled like inference's patch filter)."""
     out_t, out_f = [], []
     jpeg_jobs: list[tuple[int, int]] = []  # (index in renders, render scale)
     renders: list[np.ndarray] = []
-    while len(renders) * crops_per_image < n:
+    while len(renders) < n:
         scene = scenes[rng.integers(len(scenes))]
-        scale = 2 if rng.random() < 0.35 else 1
-        view = random_view(scene, rng, img_size * scale).astype(np.float64)
+        scale = 2 if rng.random() < 0.75 else 1
+        size = patch * scale
+        view = random_view(scene, rng, size).astype(np.float64)
         for _ in range(views_per_render):  # the reprojection is the costly part: reuse it
             lin = view * np.exp(rng.normal(0.0, 0.15, size=3))  # white balance
             peak = lin.max(axis=2)
             if rng.random() < 0.15:
                 k = rng.uniform(0.3, 1.0) / max(float(peak.max()), 1e-8)
             else:
-                q = float(np.quantile(peak, 1.0 - rng.uniform(0.003, 0.15)))
+                q = float(np.quantile(peak, 1.0 - rng.uniform(0.003, 0.2)))
                 if q <= 0:
                     continue
                 k = 1.0 / q
@@ -413,36 +405,24 @@ def synthesize_patches(scenes: list[Scene], bank: CurveBank, rng: np.random.Gene
             if rng.random() < jpeg_fraction:
                 jpeg_jobs.append((len(renders) - 1, scale))
     # JPEG in groups of one quality and one tile size
-    for scale in (1, 2):
-        idx = [i for i, s in jpeg_jobs if s == scale]
-        for g in range(0, len(idx), 8):
-            grp = idx[g:g + 8]
-            dec = jpeg_tiles(np.stack([renders[i] for i in grp]), int(rng.integers(60, 101)))
-            for i, d in zip(grp, dec):
-                renders[i] = d
-    images = []
+    if jpeg_jobs:
+        for scale in (1, 2):
+            idx = [i for i, s in jpeg_jobs if s == scale]
+            for g in range(0, len(idx), 16):
+                grp = idx[g:g + 16]
+                dec = jpeg_tiles(np.stack([renders[i] for i in grp]), int(rng.integers(60, 101)))
+                for i, d in zip(grp, dec):
+                    renders[i] = d
+    small = []
     for r in renders:
-        f = r.shape[0] // img_size
-        images.append(r.reshape(img_size, f, img_size, f, 3).mean(axis=(1, 3)) if f > 1 else r)
-    images_t = torch.from_numpy(np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2)))
+        f = r.shape[0] // patch
+        small.append(r.reshape(patch, f, patch, f, 3).mean(axis=(1, 3)) if f > 1 else r)
+    p = torch.from_numpy(np.ascontiguousarray(np.stack(small).transpose(0, 3, 1, 2)))
     curves = torch.from_numpy(np.stack(out_t)).float()
-    targets_img = torch.cat([curves.mean(dim=1, keepdim=True), curves], dim=1)
-    gfeats = crf_net.patch_features(images_t) if global_features else None
-    p_list, t_list, g_list, f_list = [], [], [], []
-    for i in range(len(images_t)):
-        for _ in range(crops_per_image):
-            y0, x0 = rng.integers(0, img_size - patch + 1, size=2)
-            p_list.append(images_t[i, :, y0:y0 + patch, x0:x0 + patch])
-            t_list.append(targets_img[i])
-            f_list.append(out_f[i])
-            if gfeats is not None:
-                g_list.append(gfeats[i])
-    p = torch.stack(p_list)
-    targets = torch.stack(t_list)
+    targets = torch.cat([curves.mean(dim=1, keepdim=True), curves], dim=1)
     keep = (crf_net.usable_fraction(p) >= crf_net.MIN_USABLE_FRACTION) & \
            (p.mean(dim=1).reshape(len(p), -1).std(dim=1) >= crf_net.MIN_PATCH_STD)
-    feats = crf_net.patch_features(p[keep])
-    if gfeats is not None:
-        feats = torch.cat([feats, torch.stack(g_list)[keep]], dim=1)
-    fam = np.asarray(f_list)[keep.numpy()]
-    return Batch(p[keep].half(), feats, targets[keep], fam)
+    p, targets = p[keep], targets[keep]
+    fam = np.asarray(out_f)[keep.numpy()]
+    feats = crf_net.patch_features(p)
+    return Batch(p.half(), feats, targets, fam)

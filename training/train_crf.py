@@ -45,7 +45,7 @@ def build_model(bank: crf_data.CurveBank, pool: crf_data.Batch, seed: int, *, n_
                 hidden: int) -> crf_net.CRFNet:
     """A fresh network with its curve basis and feature normalization filled in."""
     torch.manual_seed(seed)
-    model = crf_net.CRFNet(n_coef=n_coef, width=width, hidden=hidden, n_feat=pool.feats.shape[1])
+    model = crf_net.CRFNet(n_coef=n_coef, width=width, hidden=hidden)
     mean, basis, scale = crf_data.log_derivative_pca(bank.basis_curves(np.random.default_rng(seed + 1)), n_coef)
     model.logd_mean.copy_(torch.from_numpy(mean))
     model.basis.copy_(torch.from_numpy(basis))
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
         "data": "synthesized from training/split.py train_files() HDRs; curves: DoRF training split (191), "
                 "darktable base curves, NUS D7000/D40, random gamma/sigmoid/film/log-sigmoid curves",
         "command": f"python training/train_crf.py --minutes {args.minutes:g} --threads {args.threads} "
-                   f"--seed {args.seed} --refresh {args.refresh} --refresh-every {args.refresh_every}",
+                   f"--seed {args.seed}",
         "training": {"steps": step, "minutes": round(elapsed / 60, 1), "device": device,
                      "val_rmse_synthetic": round(v, 5), "val_by_family": fam},
     })

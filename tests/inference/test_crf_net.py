@@ -13,10 +13,9 @@ from ldr2hdr.inference.weights import record_weights_file
 torch.set_num_threads(1)
 
 
-def _random_model(seed=0, width=8, hidden=32, n_coef=6, head_std=1.0, global_features=True):
+def _random_model(seed=0, width=8, hidden=32, n_coef=6, head_std=1.0):
     torch.manual_seed(seed)
-    n_feat = crf_net.FEATURE_DIM * (2 if global_features else 1)
-    model = crf_net.CRFNet(n_coef=n_coef, width=width, hidden=hidden, n_feat=n_feat)
+    model = crf_net.CRFNet(n_coef=n_coef, width=width, hidden=hidden)
     with torch.no_grad():
         model.basis.normal_(0.0, 0.05)
         model.logd_mean.normal_(0.0, 1.0)
@@ -169,15 +168,6 @@ def test_state_dict_must_match_exactly():
 
 
 # ----------------------------------------------------------------------------- estimator
-
-
-def test_patch_only_network_still_loads_and_runs(tmp_path):
-    path = _save(_random_model(global_features=False), tmp_path)
-    model = crf_net.load_model(path)
-    assert not model.uses_global_features
-    inv = crf_net.estimate_crf_learned(_textured_ldr(), weights=path)
-    assert inv.method == "learned"
-    _assert_valid(inv.curves)
 
 
 def test_estimate_with_random_network(random_weights):
