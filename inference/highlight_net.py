@@ -332,6 +332,9 @@ def _interp_axis(n_out: int, n_in: int, f: int, wrap: bool) -> tuple[np.ndarray,
     return i0, i1, frac
 
 
+REC709_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
 def _blend_delta_in_place(out: np.ndarray, linear: np.ndarray, mask: np.ndarray, delta_small: np.ndarray | None,
                           f: int, wrap: bool, band: int = 256) -> None:
     """Turn a log-increase field into HDR: ``(1-M) lin + M exp(log(lin + eps) + delta)``.
@@ -353,7 +356,11 @@ def _blend_delta_in_place(out: np.ndarray, linear: np.ndarray, mask: np.ndarray,
             d = (1 - cf[None, :, None]) * rows[:, c0s] + cf[None, :, None] * rows[:, c1s]
         else:
             d = out[r0:r1]
-        y = np.minimum(np.log(np.maximum(lin, 0.0) + LOG_EPS) + d, MAX_LOG)
+        # One log-increase for all three channels (luminance-weighted): the restored pixel keeps
+        # the input's colour ratios. Per-channel increases put coloured fringes (e.g. a green arc)
+        # around partially clipped halos, which is worse for lighting than a neutral boost.
+        d = d @ REC709_WEIGHTS
+        y = np.minimum(np.log(np.maximum(lin, 0.0) + LOG_EPS) + d[..., None], MAX_LOG)
         hdr = (1.0 - m) * lin + m * np.exp(y)
         out[r0:r1] = np.where(m > 0, hdr, lin)
 
