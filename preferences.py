@@ -5,6 +5,8 @@ Blender-only module (imports bpy); imported from ``register()``, never from
 """
 
 import bpy
+
+from .registration import register_classes, unregister_classes
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
 DEVICE_ITEMS = (
@@ -77,17 +79,8 @@ CLASSES = (LDR2HDR_AddonPreferences,)
 
 
 def register():
-    registered = []
-    try:
-        for cls in CLASSES:
-            bpy.utils.register_class(cls)
-            registered.append(cls)
-    except BaseException:
-        for cls in reversed(registered):
-            bpy.utils.unregister_class(cls)
-        raise
+    register_classes(CLASSES)
 
 
 def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    unregister_classes(CLASSES)

@@ -6,6 +6,8 @@ worker in :mod:`.jobs`) -> image/node. :data:`CLASSES` is the registration order
 
 import bpy
 
+from ..registration import register_classes, unregister_classes
+
 from .check_worker import LDR2HDR_OT_check_worker
 from .estimate_crf import LDR2HDR_OT_estimate_crf
 from .linearize import LDR2HDR_OT_linearize
@@ -24,17 +26,8 @@ CLASSES = (
 
 
 def register():
-    registered = []
-    try:
-        for cls in CLASSES:
-            bpy.utils.register_class(cls)
-            registered.append(cls)
-    except BaseException:
-        for cls in reversed(registered):
-            bpy.utils.unregister_class(cls)
-        raise
+    register_classes(CLASSES)
 
 
 def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    unregister_classes(CLASSES)
