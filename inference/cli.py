@@ -272,9 +272,8 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
 
 
 def _restore_linear(img: image_io.LoadedImage, settings: pipeline.Settings) -> pipeline.Result:
-    """``restore`` on a linear EXR (e.g. from ``linearize``): re-encode it with the curve it was
-    linearized with (recorded in its metadata, else sRGB) to find the clipped pixels, then
-    restore highlights with the linear values kept."""
+    """``restore`` on a linear EXR (e.g. from ``linearize``): undo its exposure and recover the
+    curve it was linearized with from its metadata (else sRGB), then :func:`pipeline.run_on_linear`."""
     meta = image_io.read_exr_metadata(img.path)
     scale = float(meta.get("exposure_scale", 1.0) or 1.0)
     linear = img.pixels / np.float32(scale)
@@ -284,15 +283,10 @@ def _restore_linear(img: image_io.LoadedImage, settings: pipeline.Settings) -> p
             inv = crf.from_samples(np.asarray(json.loads(meta["inverse_crf"]), dtype=np.float64), "from metadata")
         except (ValueError, TypeError):
             logger.warning("%s: unreadable inverse_crf metadata; assuming sRGB", img.path)
-    if float(linear.max()) > 1.0 + 1e-3:
-        raise UnsupportedImageError("restore expects a linearized image with values up to 1 "
-                                    "(output of 'ldr2hdr linearize'); this one is already expanded", img.path)
-    ldr = crf.apply_crf(linear, inv)
-    mask = pipeline.classical.soft_saturation_mask(ldr, settings.mask_threshold)
-    hdr = pipeline.restore_highlights(linear, ldr, mask, settings) * np.float32(2.0 ** settings.exposure)
-    return pipeline.Result(inverse_crf=inv, linear=linear, hdr=hdr, mask=mask,
-                           metadata={"software": f"ldr2hdr {__version__}", "method": settings.method,
-                                     "crf_method": inv.method, "exposure_scale": float(2.0 ** settings.exposure)})
+    try:
+        return pipeline.run_on_linear(linear, inv, settings)
+    except Ldr2HdrError as exc:
+        raise UnsupportedImageError(exc.reason, img.path) from None
 
 
 def run_batch(step: str, args) -> int:

@@ -229,3 +229,22 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     result.linear = linear
     result.hdr = hdr * scale if scale != 1 else hdr
     return result
+
+
+def run_on_linear(linear: np.ndarray, inv: crf.InverseCRF, settings: Settings = Settings()) -> Result:
+    """Restore highlights of an image that is already linearized (values up to 1, e.g. the
+    output of the ``linearize`` step) with the curve ``inv`` it was linearized with.
+
+    The curve re-encodes the linear values to find the clipped pixels; the linear values are
+    kept where nothing was clipped. Raises :class:`Ldr2HdrError` for an already expanded image.
+    """
+    linear = np.asarray(linear, dtype=np.float32)
+    if float(linear.max()) > 1.0 + 1e-3:
+        raise Ldr2HdrError("restore expects a linearized image with values up to 1 "
+                           "(output of 'ldr2hdr linearize'); this one is already expanded")
+    ldr = crf.apply_crf(linear, inv)
+    mask = classical.soft_saturation_mask(ldr, settings.mask_threshold)
+    hdr = restore_highlights(linear, ldr, mask, settings) * np.float32(2.0 ** settings.exposure)
+    return Result(inverse_crf=inv, linear=linear, hdr=hdr, mask=mask,
+                  metadata={"software": f"ldr2hdr {__version__}", "method": settings.method,
+                            "crf_method": inv.method, "exposure_scale": float(2.0 ** settings.exposure)})
