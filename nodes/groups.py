@@ -297,3 +297,20 @@ def parameters(node):
 
 
 CLASSES = NODE_CLASSES
+
+
+def ensure_step_node(target, step):
+    """The step node of ``target`` (created in place of its Image node when missing) with the
+    target's parameters and source image applied. Returns ``(node, created_node_or_None)``."""
+    node, created = target.node, None
+    if node is None:
+        node = created = create_step_node(target.tree, step, target.source_node, target.replace_node)
+    try:
+        for name, value in target.parameters.items():
+            setattr(node, name, value)
+        node.source_image = target.image
+    except BaseException:
+        if created is not None:  # nothing half-made is left behind
+            remove_step_node(target.tree, created)
+        raise
+    return node, created

@@ -232,13 +232,7 @@ class StepOperatorMixin:
                                         previous=previous, tags=tags)
             result.use_fake_user = keep
             if target.tree is not None:
-                node = target.node
-                if node is None:
-                    node = created_node = groups.create_step_node(target.tree, self.step, target.source_node,
-                                                                  target.replace_node)
-                for name, value in target.parameters.items():
-                    setattr(node, name, value)
-                node.source_image = target.image
+                node, created_node = groups.ensure_step_node(target, self.step)
                 groups.set_result_image(node, result)
                 node.node_tree.name = f".ldr2hdr {target.label} {target.display_name}"
                 target.tree.nodes.active = node

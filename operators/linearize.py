@@ -97,14 +97,8 @@ with values up to 1 (clipped highlights stay clipped)"""
             self.report({"ERROR"}, f"{self.bl_label}: {exc}")
             return {"CANCELLED"}
         created = None
-        node = target.node
         try:
-            if node is None:
-                node = created = groups.create_step_node(target.tree, self.step, target.source_node,
-                                                         target.replace_node)
-            for name, value in target.parameters.items():
-                setattr(node, name, value)
-            node.source_image = target.image
+            node, created = groups.ensure_step_node(target, self.step)
             groups.set_live_curves(node, points)
             target.tree.nodes.active = node
         except (RuntimeError, TypeError, ValueError, ReferenceError) as exc:
