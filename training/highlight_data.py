@@ -18,8 +18,9 @@ pixels), so a curve mismatch does not teach the network a wrong global scale.
 
 Views: perspective crops reprojected from the panoramas (random yaw, pitch, field of
 view; rendered at 2x and box-filtered so a small sun keeps its energy), crops of the flat
-photos at random scales, and whole panoramas downsampled to 256x128 with a random yaw
-roll (these train the panorama wrap mode and the sun's energy in context). Half of the
+photos at random scales, and whole panoramas downsampled to 512x256 with a random yaw
+roll (these train the panorama wrap mode and the sun's energy in context; 512x256, the
+scale at which the network sees a 1k-4k panorama after ``max_side`` downsampling). Half of the
 crops are chosen among several candidates for their bright, textured clipped content.
 
 Stage-1 (inpainting) samples use random soft blob masks on log images instead.
@@ -49,7 +50,7 @@ import split  # noqa: E402
 logger = logging.getLogger(__name__)
 
 CROP = 128
-PANO_SIZE = (128, 256)
+PANO_SIZE = (256, 512)
 FLAT_MAX_SIDE = 768
 
 

@@ -2,7 +2,7 @@
 
 One command, a time budget, resumable::
 
-    python training/train_highlights.py --minutes 80 --threads 1
+    python training/train_highlights.py --minutes 90 --threads 2
 
 * Stage 1 (the first ``--stage1-fraction`` of the budget): inpainting with random soft
   masks on log images (Santos et al. pre-training).
@@ -46,7 +46,8 @@ LUMA = torch.tensor([0.2126, 0.7152, 0.0722])
 MIN_REGION_PIXELS = 4
 
 
-def compute_losses(model: HighlightNet, batch: dict[str, torch.Tensor], wrap: bool) -> dict[str, torch.Tensor]:
+def compute_losses(model: HighlightNet, batch: dict[str, torch.Tensor], wrap: bool,
+                   energy_weight: float = 1.0) -> dict[str, torch.Tensor]:
     lin, mask, tgt, wt, labels = (batch[k] for k in ("linear", "mask", "target", "weight", "labels"))
     ctx = model.context(lin, mask, wrap)
     y = model(lin, mask, ctx, wrap)
@@ -79,7 +80,7 @@ def compute_losses(model: HighlightNet, batch: dict[str, torch.Tensor], wrap: bo
     ok = tot_tgt > 0
     total = (torch.log(tot_out[ok] + 1e-12) - torch.log(tot_tgt[ok])).abs().mean() if bool(ok.any()) else lin.new_zeros(())
     energy = 0.5 * (region + total)
-    return {"l1": l1, "energy": energy, "grad": grad, "loss": l1 + energy + 0.5 * grad}
+    return {"l1": l1, "energy": energy, "grad": grad, "loss": l1 + energy_weight * energy + 0.5 * grad}
 
 
 def to_device(batch: dict, device: str) -> dict:
@@ -94,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "highlights")
     ap.add_argument("--stage1-fraction", type=float, default=0.08)
     ap.add_argument("--batch", type=int, default=16, help="crops per batch (128x128)")
-    ap.add_argument("--pano-batch", type=int, default=4, help="whole panoramas per batch (256x128)")
+    ap.add_argument("--pano-batch", type=int, default=2, help="whole panoramas per batch (512x256)")
+    ap.add_argument("--energy-weight", type=float, default=2.0,
+                    help="weight of the region/total energy term against the log L1 (lighting needs the energy)")
     ap.add_argument("--pano-every", type=int, default=4, help="every Nth step is a panorama batch")
     ap.add_argument("--pool", type=int, default=512, help="crop samples kept in memory")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        losses = compute_losses(model, batch, wrap=(kind == "pano"))
+        losses = compute_losses(model, batch, wrap=(kind == "pano"), energy_weight=args.energy_weight)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
