@@ -71,6 +71,8 @@ def _add_common(p: argparse.ArgumentParser, step: str) -> None:
                    help="treat inputs as 360 equirectangular panoramas (auto: when the aspect is 2:1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where learned models run")
     p.add_argument("--tile-size", type=int, default=512, metavar="PX", help="tile edge for tiled inference (default 512)")
+    p.add_argument("--precision", choices=pipeline.PRECISIONS, default="auto",
+                   help="highlight network arithmetic: auto = half precision on CUDA, float32 on CPU")
     p.add_argument("--max-pixels", type=int, default=image_io.DEFAULT_MAX_PIXELS, metavar="N",
                    help="refuse images with more pixels than this, before decoding (default %(default)s)")
     p.add_argument("--max-memory", type=float, default=None, metavar="GB",
@@ -120,7 +122,7 @@ def _settings(args, step: str) -> pipeline.Settings:
         crf.parametric_inverse(curve)  # validate early: one error, not one per file
     return pipeline.Settings(method=args.method, crf=curve, panorama=args.panorama,
                              exposure=getattr(args, "exposure", 0.0), device=args.device,
-                             tile_size=args.tile_size, per_channel=args.per_channel,
+                             tile_size=args.tile_size, precision=args.precision, per_channel=args.per_channel,
                              dequantize=getattr(args, "dequantize", True))
 
 

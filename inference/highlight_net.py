@@ -39,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import Ldr2HdrError, WeightsError
+from .pipeline import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
@@ -336,38 +337,57 @@ REC709_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
 def _blend_delta_in_place(out: np.ndarray, linear: np.ndarray, mask: np.ndarray, delta_small: np.ndarray | None,
-                          f: int, wrap: bool, band: int = 256) -> None:
+                          f: int, wrap: bool, device: str = "cpu", band: int = 256) -> None:
     """Turn a log-increase field into HDR: ``(1-M) lin + M exp(log(lin + eps) + delta)``.
 
     ``delta_small`` is the field at ``1/f`` resolution (upsampled bilinearly here), or None
-    when ``out`` already holds it at full resolution. Works in row bands, in place.
+    when ``out`` already holds it at full resolution. Works in row bands, in place; the
+    blend itself is :func:`.kernels.blend` (the fused Triton kernel for CUDA tensors, the
+    float32 torch reference elsewhere), run on ``device``.
     """
+    from . import kernels
+
+    # One log-increase for all three channels (luminance-weighted): the restored pixel keeps
+    # the input's colour ratios. Per-channel increases put coloured fringes (e.g. a green arc)
+    # around partially clipped halos, which is worse for lighting than a neutral boost.
+    # Weighting before the (linear) upsampling is the same and a third of the work.
+    lum = (out if delta_small is None else delta_small) @ REC709_WEIGHTS
     h, w = mask.shape
     if delta_small is not None:
-        r0s, r1s, rf = _interp_axis(h, delta_small.shape[0], f, False)
-        c0s, c1s, cf = _interp_axis(w, delta_small.shape[1], f, wrap)
+        r0s, r1s, rf = _interp_axis(h, lum.shape[0], f, False)
+        c0s, c1s, cf = _interp_axis(w, lum.shape[1], f, wrap)
     for r0 in range(0, h, band):
         r1 = min(h, r0 + band)
-        m = mask[r0:r1, :, None]
-        lin = linear[r0:r1]
         if delta_small is not None:
-            fr = rf[r0:r1, None, None]
-            rows = (1 - fr) * delta_small[r0s[r0:r1]] + fr * delta_small[r1s[r0:r1]]
-            d = (1 - cf[None, :, None]) * rows[:, c0s] + cf[None, :, None] * rows[:, c1s]
+            fr = rf[r0:r1, None]
+            rows = (1 - fr) * lum[r0s[r0:r1]] + fr * lum[r1s[r0:r1]]
+            d = (1 - cf[None, :]) * rows[:, c0s] + cf[None, :] * rows[:, c1s]
         else:
-            d = out[r0:r1]
-        # One log-increase for all three channels (luminance-weighted): the restored pixel keeps
-        # the input's colour ratios. Per-channel increases put coloured fringes (e.g. a green arc)
-        # around partially clipped halos, which is worse for lighting than a neutral boost.
-        d = d @ REC709_WEIGHTS
-        y = np.minimum(np.log(np.maximum(lin, 0.0) + LOG_EPS) + d[..., None], MAX_LOG)
-        hdr = (1.0 - m) * lin + m * np.exp(y)
-        out[r0:r1] = np.where(m > 0, hdr, lin)
+            d = lum[r0:r1]
+        lin = torch.from_numpy(linear[r0:r1]).to(device).permute(2, 0, 1)[None].contiguous()
+        m = torch.from_numpy(np.ascontiguousarray(mask[r0:r1])).to(device)[None, None]
+        d = torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32)).to(device)[None, None]
+        y = to_log(lin) + d  # the blend clamps y at MAX_LOG before exp
+        hdr = kernels.blend(lin, y, m, y_max=MAX_LOG)
+        # mask == 0 gives (1 - 0) * lin + 0 * finite = lin exactly: unclipped pixels are untouched.
+        out[r0:r1] = hdr[0].permute(1, 2, 0).cpu().numpy()
+
+
+def network_dtype(precision: str, device: str) -> torch.dtype | None:
+    """The autocast dtype for the network: ``auto`` is bfloat16 (float16 where the GPU has no
+    bfloat16) on CUDA and float32 on the CPU; None means full precision."""
+    if precision not in PRECISIONS:
+        raise Ldr2HdrError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        if device != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None if precision == "float32" else getattr(torch, precision)
 
 
 def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama: bool, tile_size: int = 512,
                                device: str = "cpu", weights: str | Path | HighlightNet | None = None,
-                               overlap: int = 64, max_side: int | None = 2048) -> np.ndarray:
+                               overlap: int = 64, max_side: int | None = 2048, precision: str = "auto") -> np.ndarray:
     """Bring back the radiance of clipped regions with the learned network.
 
     Args:
@@ -385,6 +405,8 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
             log-increase is upsampled bilinearly and applied at full resolution, so the
             unclipped pixels and the edges of the mask stay sharp. The network was trained
             at about 1k-pixel panorama scale; None disables it.
+        precision: the network's arithmetic: ``float32``, ``float16``/``bfloat16`` (autocast;
+            the blend stays float32), or ``auto`` (half precision on CUDA, float32 on CPU).
 
     Returns:
         float32 ``HxWx3`` HDR, relative radiance on the input's scale, never clamped;
@@ -403,6 +425,7 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
     if not mask.any():
         return linear.copy()
     device = _resolve_device(device)
+    dtype = network_dtype(precision, device)
     model = weights if isinstance(weights, HighlightNet) else load_model(weights, device)
     model = model.to(device).eval()
 
@@ -413,17 +436,21 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
     mask_t = torch.from_numpy(work_mask)[None, None]
     out = np.empty_like(linear)
     delta = out if f == 1 else np.empty_like(work_lin)
+    from .kernels import autocast_context
+
     with torch.inference_mode():
-        ctx = model.context(lin_t.to(device), mask_t.to(device), panorama)
+        with autocast_context(device, dtype):
+            ctx = model.context(lin_t.to(device), mask_t.to(device), panorama)
 
         def fn(tile: torch.Tensor, *, wrap_x: bool) -> torch.Tensor:
             """Tile ``(1, 4, h, w)`` (linear + mask) -> log-increase ``(1, 3, h, w)`` (0 where unclipped)."""
             if not bool((tile[:, 3:4] > 0).any()):
                 return torch.zeros_like(tile[:, :3])
             x, oy, ox, wrap = _pad_to_multiple(tile.to(device), wrap_x)
-            y = model(x[:, :3], x[:, 3:4], ctx, wrap)
+            with autocast_context(device, dtype):
+                y = model(x[:, :3], x[:, 3:4], ctx, wrap)
             th, tw = tile.shape[-2:]
-            y = y[..., oy:oy + th, ox:ox + tw].to(tile.device)
+            y = y[..., oy:oy + th, ox:ox + tw].float().to(tile.device)
             # The input is a lower bound of the radiance (a clipped channel was at least at the
             # clip level, an unclipped one is what it is): never darken it.
             return (y - to_log(tile[:, :3])).clamp_min(0.0)
@@ -432,5 +459,5 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
         run_tiled(fn, joined, int(tile_size), min(int(overlap), int(tile_size) // 4), panorama,
                   out=torch.from_numpy(delta).permute(2, 0, 1)[None])
         del joined
-    _blend_delta_in_place(out, linear, mask, None if f == 1 else delta, f, panorama)
+    _blend_delta_in_place(out, linear, mask, None if f == 1 else delta, f, panorama, device)
     return out

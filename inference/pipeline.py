@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 METHODS = ("learned", "classical")
 STEPS = ("estimate-crf", "linearize", "restore", "reconstruct")
 PANORAMA_MODES = ("auto", "on", "off")
+#: Arithmetic of the highlight network (see :func:`.highlight_net.network_dtype`).
+PRECISIONS = ("auto", "float32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Settings:
         exposure: output scale in stops (``hdr * 2**exposure``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for learned models.
         tile_size: tile edge in pixels for tiled inference.
+        precision: arithmetic of the highlight network: ``"auto"`` (half precision on CUDA,
+            float32 on the CPU), ``"float32"``, ``"float16"`` or ``"bfloat16"``.
         per_channel: estimate one curve per colour channel (learned method) instead of one
             gray-axis curve.
         dequantize: remove 8-bit banding in smooth regions while linearizing.
@@ -48,6 +52,7 @@ class Settings:
     exposure: float = 0.0
     device: str = "auto"
     tile_size: int = 512
+    precision: str = "auto"
     per_channel: bool = False
     dequantize: bool = True
     mask_threshold: float = 0.95
@@ -60,6 +65,8 @@ class Settings:
             raise Ldr2HdrError(f"panorama must be one of {', '.join(PANORAMA_MODES)}, got {self.panorama!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise Ldr2HdrError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise Ldr2HdrError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not (-32 <= float(self.exposure) <= 32):
             raise Ldr2HdrError(f"exposure must be within +-32 stops, got {self.exposure}")
         if not (64 <= int(self.tile_size) <= 8192):
@@ -186,7 +193,7 @@ def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, se
         from .highlight_net import restore_highlights_learned
 
         return restore_highlights_learned(linear, mask, panorama=wrap, tile_size=settings.tile_size,
-                                          device=_device(settings.device))
+                                          device=_device(settings.device), precision=settings.precision)
     return classical.expand_kovaleski_oliveira(linear, ldr, gain=settings.expansion_gain, wrap=wrap)
 
 

@@ -235,3 +235,17 @@ def test_max_memory_refuses_before_decoding_and_shrinks_tiles(photo_dir, tmp_pat
     limit = pipeline.estimate_peak_bytes(4000, 8000, s.with_(tile_size=256)) + 1
     assert pipeline.fit_tile_size(4000, 8000, s, limit).tile_size == 256
     assert pipeline.estimate_peak_bytes(2048, 4096, pipeline.Settings()) < 3 * 2 ** 30
+
+
+def test_precision_option_reaches_the_network(photo_dir, tmp_path, monkeypatch):
+    from ldr2hdr.inference import highlight_net, pipeline
+
+    seen = []
+    original = highlight_net.network_dtype
+    monkeypatch.setattr(highlight_net, "network_dtype", lambda p, d: seen.append(p) or original(p, d))
+    d, _ = photo_dir
+    out = tmp_path / "out"
+    assert cli.main(["restore", str(d / "pano.jpg"), "-o", str(out), "-q", "--precision", "bfloat16"]) == 0
+    assert seen == ["bfloat16"] and out.joinpath("pano.exr").is_file()
+    with pytest.raises(Exception, match="precision"):
+        pipeline.Settings(precision="float64")
