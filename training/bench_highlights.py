@@ -1,6 +1,7 @@
 """Time and peak memory of restore_highlights_learned on large panoramas.
 
     python training/bench_highlights.py [--runs 3] [--sizes 4096x2048,8192x4096] [--scenes scene,dense]
+    python training/bench_highlights.py --device cuda --precision bfloat16     # on a CUDA GPU
 
 Each (size, scene) runs in a fresh subprocess so its peak resident memory
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) belongs to that case alone; the peak
@@ -71,7 +72,8 @@ def build_scene(h: int, w: int, dense: bool, seed: int = 0) -> tuple[np.ndarray,
     return linear, mask
 
 
-def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None, threads: int) -> dict:
+def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None, threads: int,
+          device: str = "cpu", precision: str = "auto") -> dict:
     import torch
 
     if threads:
@@ -85,7 +87,7 @@ def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None,
     build_s = time.perf_counter() - t0
     rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if weights == "installed":
-        model = load_model()
+        model = load_model(device="cuda" if device == "cuda" else "cpu")
     elif weights:
         from safetensors.torch import load_file
 
@@ -95,7 +97,10 @@ def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None,
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        out = restore_highlights_learned(linear, mask, panorama=True, tile_size=tile, weights=model)
+        out = restore_highlights_learned(linear, mask, panorama=True, tile_size=tile, weights=model,
+                                         device=device, precision=precision)
+        if device == "cuda":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
         del out
     return {
@@ -105,6 +110,9 @@ def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None,
         "rss_after_inputs_mb": round(rss_inputs, 1),
         "clipped_fraction": round(float((mask > 0).mean()), 4),
         "build_s": round(build_s, 1), "torch_threads": torch.get_num_threads(),
+        "device": device, "precision": precision,
+        "gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
     }
 
 
@@ -117,13 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="installed",
                     help="'installed' (weights/), a safetensors path, or '' for an untrained model (same speed)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads in the child (0: torch's default)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--precision", default="auto", help="auto | float32 | float16 | bfloat16 (the network's arithmetic)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "highlights")
     ap.add_argument("--child", nargs=2, type=int, metavar=("H", "W"), help=argparse.SUPPRESS)
     ap.add_argument("--scene", default="scene", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], args.runs, args.scene, args.tile, args.weights,
-                               args.threads)))
+                               args.threads, args.device, args.precision)))
         return 0
     results = []
     for size in args.sizes.split(","):
@@ -131,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         for scene in args.scenes.split(","):
             runs = args.runs if w * h <= 4096 * 2048 else max(1, args.runs - 1)
             cmd = [sys.executable, __file__, "--child", str(h), str(w), "--runs", str(runs), "--scene", scene,
-                   "--tile", str(args.tile), "--weights", args.weights, "--threads", str(args.threads)]
+                   "--tile", str(args.tile), "--weights", args.weights, "--threads", str(args.threads),
+                   "--device", args.device, "--precision", args.precision]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 print(proc.stderr[-2000:], file=sys.stderr)
@@ -145,14 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2))
     print(f"machine: {os.cpu_count()} CPUs, load average at end {os.getloadavg()[0]:.1f}")
-    print("| size | scene | clipped | tile | median time (s) | runs (s) | peak RSS (MB) | RSS after inputs (MB) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| size | scene | clipped | tile | device | median time (s) | runs (s) | peak RSS (MB) | RSS after inputs (MB) | GPU peak (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if "error" in r:
             print(f"| {r['size']} | {r['scene']} | failed: {r['error']} |")
             continue
-        print(f"| {r['size']} | {r['scene']} | {100 * r['clipped_fraction']:.1f} % | {r['tile']} | {r['median_s']} | "
-              f"{r['seconds']} | {r['peak_rss_mb']} | {r['rss_after_inputs_mb']} |")
+        print(f"| {r['size']} | {r['scene']} | {100 * r['clipped_fraction']:.1f} % | {r['tile']} | "
+              f"{r['gpu'] or 'cpu'} {r['precision']} | {r['median_s']} | "
+              f"{r['seconds']} | {r['peak_rss_mb']} | {r['rss_after_inputs_mb']} | {r['gpu_peak_mb'] or '-'} |")
     return 0
 
 
