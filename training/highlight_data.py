@@ -9,10 +9,11 @@ Every sample is what the pipeline would hand the network, plus the truth:
 * ``labels`` (S, S) int32: connected clipped regions (0 = none), for the energy loss.
 
 Camera simulation (HDRCNN / SingleHDR recipes, docs/REFERENCES.md): exposure so 2-15 %
-of pixels clip, optional signal-dependent noise, a camera curve (sRGB 70 %, a random
-gamma or the HDRCNN sigmoid otherwise), 8-bit rounding, sometimes JPEG (quality 60-100),
-then the pipeline's own steps: dequantization and sRGB decoding with a slightly perturbed
-exponent (the pipeline never knows the true curve exactly). The truth is aligned to the
+of pixels clip, optional signal-dependent noise, a camera curve (sRGB, a random gamma, the
+HDRCNN sigmoid, or a curve of the CRF training recipe), 8-bit rounding, sometimes JPEG
+(quality 60-100), then the pipeline's own steps: dequantization and the inverse curve the
+learned CRF estimator finds in the LDR image (or an sRGB decode with a slightly perturbed
+exponent): the network learns on inputs linearized the way it will meet them. The truth is aligned to the
 input with the evaluation's alignment (median log ratio over well-exposed unclipped
 pixels), so a curve mismatch does not teach the network a wrong global scale.
 
@@ -148,23 +149,46 @@ def highlight_score(img: np.ndarray, fraction: float) -> float:
 # ----------------------------------------------------------------------------- camera
 
 
+_BANK = None
+
+
+def curve_bank():
+    """The measured/random training curves of the CRF recipe (training/crf_data.py), loaded once."""
+    global _BANK
+    if _BANK is None:
+        import crf_data
+
+        _BANK = crf_data.CurveBank.load()
+    return _BANK
+
+
 def camera_ldr(sensor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Sensor values (clip level 1) -> 8-bit LDR pixels in [0, 1] through a random curve/codec."""
+    """Sensor values (clip level 1) -> 8-bit LDR pixels in [0, 1] through a random curve/codec.
+
+    Curves: sRGB 45 %, a random gamma 10 %, the HDRCNN sigmoid 10 %, and 35 % a curve of the
+    CRF training recipe (DoRF training split, darktable, NUS, random film/log curves; never
+    a DoRF test curve or a Blender view).
+    """
     if rng.random() < 0.3:
         sigma = rng.uniform(0.0, 0.01)
         sensor = sensor + sigma * np.sqrt(np.maximum(sensor, 0)) * rng.standard_normal(sensor.shape)
     x = np.clip(sensor, 0.0, 1.0)
     r = rng.random()
-    if r < 0.7:
+    if r < 0.45:
         disp, curve = synth.srgb_encode(x), "srgb"
-    elif r < 0.85:
+    elif r < 0.55:
         g = rng.uniform(1.8, 2.6)
         disp, curve = x ** (1.0 / g), f"gamma{g:.2f}"
-    else:
+    elif r < 0.65:
         n = float(np.clip(rng.normal(0.9, 0.1), 0.6, 1.2))
         s = float(np.clip(rng.normal(0.6, 0.1), 0.3, 0.9))
         xn = x ** n
         disp, curve = (1 + s) * xn / (xn + s), "sigmoid"
+    else:
+        import crf_data
+
+        inv, curve = curve_bank().sample(rng)
+        disp = crf_data.apply_forward(x, inv).astype(np.float32)
     if rng.random() < 0.3:
         ldr = synth.encode_jpeg(disp, int(rng.integers(60, 101)))
         curve += "+jpeg"
@@ -174,8 +198,16 @@ def camera_ldr(sensor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray
 
 
 def linearize_like_pipeline(ldr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Dequantize + sRGB decode with a slightly wrong exponent (the pipeline's guess)."""
+    """Linearize as the pipeline does: 65 % of the time with the curve the learned CRF
+    estimator (the installed weights/crf_net.safetensors) finds in this LDR image, as the
+    default ``--method learned`` does; otherwise the sRGB decode with a slightly wrong
+    exponent (``--crf srgb`` on a camera that is not quite sRGB). Both after dequantization."""
     deq = classical.dequantize(ldr)
+    if rng.random() < 0.65:
+        from ldr2hdr.inference import crf
+        from ldr2hdr.inference.crf_net import estimate_crf_learned
+
+        return crf.linearize(deq, estimate_crf_learned(ldr)).astype(np.float32)
     return (synth.srgb_decode(deq) ** rng.uniform(0.92, 1.08)).astype(np.float32)
 
 
