@@ -59,8 +59,16 @@ def _mean(values) -> float:
     return float(np.mean(v)) if v else float("nan")
 
 
+def _upsample(img: np.ndarray, k: int) -> np.ndarray:
+    """Bilinear ``k``-times upsampling (a stand-in for a higher-resolution capture of the same
+    scene: the energy of every region is kept, small sources get bigger in pixels)."""
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
+    up = torch.nn.functional.interpolate(t, scale_factor=k, mode="bilinear", align_corners=False)
+    return up[0].permute(1, 2, 0).contiguous().numpy().clip(min=0.0)
+
+
 def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_size: int,
-        max_side: int | None = 2048, names: list[str] | None = None) -> dict:
+        max_side: int | None = 2048, names: list[str] | None = None, upsample: int = 1) -> dict:
     from safetensors.torch import load_file
 
     model = model_from_state_dict(load_file(str(weights)))
@@ -76,6 +84,8 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
     for path in files:
         ref = evaluate.load_reference(path, max_width)
         pano = ref.panorama
+        if upsample > 1:
+            ref.pixels = _upsample(ref.pixels, upsample)
         for clip in CLIP_FRACTIONS:
             ldr, info = synth.synthesize(ref.pixels, "srgb", clip, "png")
             linear, mask = pipeline.linearize(ldr, inv, settings)
@@ -112,6 +122,7 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
                      "inference.evaluate.score. %s" % (max_width, list(CLIP_FRACTIONS), evaluate.ALIGNMENT_STATEMENT)),
         "weights": str(weights),
         "max_side": max_side,
+        "upsample": upsample,
         "references": [p.name for p in files],
         "summary": summary,
         "rows": rows,
@@ -139,17 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tile-size", type=int, default=512)
     ap.add_argument("--names", default="", help="comma-separated reference names to keep (smoke runs)")
     ap.add_argument("--max-side", type=int, default=2048, help="restore_highlights_learned max_side (0: off)")
+    ap.add_argument("--upsample", type=int, default=1,
+                    help="upsample the references K times first (how the network's result depends on resolution)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--install", action="store_true", help="copy the weights into weights/ and record the manifest entry")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = run(args.weights, args.out, args.max_width, args.limit or None, args.tile_size, args.max_side or None,
-                 [n for n in args.names.split(',') if n] or None)
+                 [n for n in args.names.split(',') if n] or None, args.upsample)
     table = markdown(result)
     print(table)
     (args.out / "eval.md").write_text(table + "\n")
     if args.install:
-        if args.limit or args.names:
+        if args.limit or args.names or args.upsample != 1:
             raise SystemExit("refusing to install weights evaluated on a subset (--limit)")
         shutil.copyfile(args.weights, WEIGHTS_FILE)
         summary_file = args.weights.parent / "train_summary.json"
