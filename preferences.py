@@ -48,8 +48,9 @@ class LDR2HDR_AddonPreferences(bpy.types.AddonPreferences):
     )
     weights_dir: StringProperty(
         name="Weights Folder",
-        description="Folder with model weights (.safetensors). Leave empty to use the "
-        "weights that ship with the extension",
+        description="Folder with replacement model weights (crf_net.safetensors, "
+        "highlight_net.safetensors) and the manifest.json that lists their sha256; a file missing "
+        "there comes from the weights that ship with the extension. Leave empty to use those",
         default="",
         subtype="DIR_PATH",
     )

@@ -73,6 +73,9 @@ def _add_common(p: argparse.ArgumentParser, step: str) -> None:
     p.add_argument("--tile-size", type=int, default=512, metavar="PX", help="tile edge for tiled inference (default 512)")
     p.add_argument("--precision", choices=pipeline.PRECISIONS, default="auto",
                    help="highlight network arithmetic: auto = half precision on CUDA, float32 on CPU")
+    p.add_argument("--weights-dir", default="", metavar="DIR",
+                   help="folder with replacement weights (*.safetensors + manifest.json); missing files "
+                        "come from the bundled weights")
     p.add_argument("--max-pixels", type=int, default=image_io.DEFAULT_MAX_PIXELS, metavar="N",
                    help="refuse images with more pixels than this, before decoding (default %(default)s)")
     p.add_argument("--max-memory", type=float, default=None, metavar="GB",
@@ -122,7 +125,8 @@ def _settings(args, step: str) -> pipeline.Settings:
         crf.parametric_inverse(curve)  # validate early: one error, not one per file
     return pipeline.Settings(method=args.method, crf=curve, panorama=args.panorama,
                              exposure=getattr(args, "exposure", 0.0), device=args.device,
-                             tile_size=args.tile_size, precision=args.precision, per_channel=args.per_channel,
+                             tile_size=args.tile_size, precision=args.precision, weights_dir=args.weights_dir,
+                             per_channel=args.per_channel,
                              dequantize=getattr(args, "dequantize", True))
 
 

@@ -37,6 +37,9 @@ class Settings:
         exposure: output scale in stops (``hdr * 2**exposure``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for learned models.
         tile_size: tile edge in pixels for tiled inference.
+        weights_dir: a folder with replacement model weights (``crf_net.safetensors``,
+            ``highlight_net.safetensors``) and their own ``manifest.json``; a file that is
+            not there comes from the bundled ``weights/``. Empty: the bundled weights.
         precision: arithmetic of the highlight network: ``"auto"`` (half precision on CUDA,
             float32 on the CPU), ``"float32"``, ``"float16"`` or ``"bfloat16"``.
         per_channel: estimate one curve per colour channel (learned method) instead of one
@@ -53,6 +56,7 @@ class Settings:
     device: str = "auto"
     tile_size: int = 512
     precision: str = "auto"
+    weights_dir: str = ""
     per_channel: bool = False
     dequantize: bool = True
     mask_threshold: float = 0.95
@@ -65,6 +69,8 @@ class Settings:
             raise Ldr2HdrError(f"panorama must be one of {', '.join(PANORAMA_MODES)}, got {self.panorama!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise Ldr2HdrError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.weights_dir and not os.path.isdir(self.weights_dir):
+            raise Ldr2HdrError("weights folder not found", self.weights_dir)
         if self.precision not in PRECISIONS:
             raise Ldr2HdrError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not (-32 <= float(self.exposure) <= 32):
@@ -160,6 +166,16 @@ def check_ldr(ldr: np.ndarray) -> np.ndarray:
     return np.clip(a, 0.0, 1.0)
 
 
+def _weights_file(settings: Settings, name: str) -> str | None:
+    """``settings.weights_dir/name`` when that file exists, else None (the bundled weights)."""
+    if settings.weights_dir:
+        path = os.path.join(settings.weights_dir, name)
+        if os.path.isfile(path):
+            return path
+        logger.info("%s has no %s; using the bundled one", settings.weights_dir, name)
+    return None
+
+
 def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) -> crf.InverseCRF:
     """Choose the inverse camera curve for ``ldr`` (``HxWx3`` in [0, 1]).
 
@@ -175,7 +191,8 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
     if settings.method == "learned":
         from .crf_net import estimate_crf_learned
 
-        return estimate_crf_learned(ldr, per_channel=settings.per_channel, device=_device(settings.device))
+        return estimate_crf_learned(ldr, per_channel=settings.per_channel, device=_device(settings.device),
+                                    weights=_weights_file(settings, "crf_net.safetensors"))
     inv = crf.srgb_inverse()
     return crf.InverseCRF(inv.curves, "srgb (classical default)", 1.0)
 
@@ -193,7 +210,8 @@ def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, se
         from .highlight_net import restore_highlights_learned
 
         return restore_highlights_learned(linear, mask, panorama=wrap, tile_size=settings.tile_size,
-                                          device=_device(settings.device), precision=settings.precision)
+                                          device=_device(settings.device), precision=settings.precision,
+                                          weights=_weights_file(settings, "highlight_net.safetensors"))
     return classical.expand_kovaleski_oliveira(linear, ldr, gain=settings.expansion_gain, wrap=wrap)
 
 

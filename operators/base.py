@@ -194,6 +194,9 @@ class StepOperatorMixin:
             "tile_size": int(params["tile_size"]),
             "device": DEVICE_NAMES.get(getattr(prefs, "device", "AUTO"), "auto"),
         }
+        weights_dir = getattr(prefs, "weights_dir", "").strip()
+        if weights_dir:
+            settings["weights_dir"] = bpy.path.abspath(weights_dir)
         if target.filepath is not None:
             return worker.Request(self._request_step(), settings, filepath=target.filepath)
         image = target.image

@@ -238,6 +238,27 @@ def test_worker_process_gives_the_same_pixels(addon, ldr_scene):
     np.testing.assert_array_equal(_pixels(bpy.data.images[f"{ldr_scene.path.stem}_linear"]), in_process)
 
 
+def test_weights_folder_preference_reaches_the_models(addon, ldr_scene, tmp_path):
+    import shutil
+
+    from ldr2hdr.inference import crf_net
+
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    shutil.copy(crf_net.WEIGHTS_FILE.parent / "manifest.json", wdir / "manifest.json")
+    (wdir / "crf_net.safetensors").write_bytes(crf_net.WEIGHTS_FILE.read_bytes() + b"\0")  # not the listed file
+    addon.weights_dir = str(wdir)
+    try:
+        before = _counts()
+        with pytest.raises(RuntimeError, match="sha256"):
+            bpy.ops.ldr2hdr.linearize(filepath=str(ldr_scene.path))
+        assert _counts() == before
+        shutil.copy(crf_net.WEIGHTS_FILE, wdir / "crf_net.safetensors")  # the listed file: accepted
+        assert bpy.ops.ldr2hdr.linearize(filepath=str(ldr_scene.path)) == {"FINISHED"}
+    finally:
+        addon.weights_dir = ""
+
+
 def test_node_methods_match_pipeline():
     assert tuple(item[0] for item in groups.METHOD_ITEMS) == pipeline.METHODS
     assert groups.DEFAULT_METHOD == pipeline.Settings().method

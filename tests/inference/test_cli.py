@@ -249,3 +249,33 @@ def test_precision_option_reaches_the_network(photo_dir, tmp_path, monkeypatch):
     assert seen == ["bfloat16"] and out.joinpath("pano.exr").is_file()
     with pytest.raises(Exception, match="precision"):
         pipeline.Settings(precision="float64")
+
+
+def test_weights_dir_replaces_bundled_weights_and_is_verified(photo_dir, tmp_path, capfd, monkeypatch):
+    import shutil
+
+    from ldr2hdr.inference import highlight_net
+
+    d, _ = photo_dir
+    wdir = tmp_path / "my_weights"
+    wdir.mkdir()
+    shutil.copy(highlight_net.WEIGHTS_FILE, wdir / "highlight_net.safetensors")
+    shutil.copy(highlight_net.WEIGHTS_FILE.parent / "manifest.json", wdir / "manifest.json")
+    loaded = []
+    original = highlight_net.load_model
+    monkeypatch.setattr(highlight_net, "load_model", lambda w=None, device="cpu": loaded.append(w) or original(w, device))
+    out = tmp_path / "out"
+    assert cli.main(["restore", str(d / "pano.jpg"), "-o", str(out), "-q", "--weights-dir", str(wdir)]) == 0
+    assert loaded == [str(wdir / "highlight_net.safetensors")] and (out / "pano.exr").is_file()
+
+    with open(wdir / "highlight_net.safetensors", "ab") as f:  # tampered: the manifest check refuses it
+        f.write(b"\0")
+    out2 = tmp_path / "out2"
+    assert cli.main(["restore", str(d / "pano.jpg"), "-o", str(out2), "-q", "--weights-dir", str(wdir)]) == 1
+    err = capfd.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("ldr2hdr: error:")]
+    assert len(errors) == 1 and "sha256" in errors[0] and "my_weights" in errors[0]
+    assert not (out2 / "pano.exr").exists()
+
+    assert cli.main(["restore", str(d / "pano.jpg"), "-o", str(out2), "-q", "--weights-dir", str(tmp_path / "nope")]) != 0
+    assert "weights folder not found" in capfd.readouterr().err
