@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -387,7 +388,8 @@ def network_dtype(precision: str, device: str) -> torch.dtype | None:
 
 def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama: bool, tile_size: int = 512,
                                device: str = "cpu", weights: str | Path | HighlightNet | None = None,
-                               overlap: int = 64, max_side: int | None = 2048, precision: str = "auto") -> np.ndarray:
+                               overlap: int = 64, max_side: int | None = 2048, precision: str = "auto",
+                               progress: Callable[[float], None] | None = None) -> np.ndarray:
     """Bring back the radiance of clipped regions with the learned network.
 
     Args:
@@ -407,6 +409,7 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
             at about 1k-pixel panorama scale; None disables it.
         precision: the network's arithmetic: ``float32``, ``float16``/``bfloat16`` (autocast;
             the blend stays float32), or ``auto`` (half precision on CUDA, float32 on CPU).
+        progress: called with the fraction of tiles done (0..1) after every tile.
 
     Returns:
         float32 ``HxWx3`` HDR, relative radiance on the input's scale, never clamped;
@@ -457,7 +460,8 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
 
         joined = torch.cat([lin_t, mask_t], dim=1)
         run_tiled(fn, joined, int(tile_size), min(int(overlap), int(tile_size) // 4), panorama,
-                  out=torch.from_numpy(delta).permute(2, 0, 1)[None])
+                  out=torch.from_numpy(delta).permute(2, 0, 1)[None],
+                  progress=None if progress is None else (lambda done, total: progress(done / total)))
         del joined
     _blend_delta_in_place(out, linear, mask, None if f == 1 else delta, f, panorama, device)
     return out

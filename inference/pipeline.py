@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -203,19 +204,24 @@ def linearize(ldr: np.ndarray, inv: crf.InverseCRF, settings: Settings = Setting
     return crf.linearize(src, inv), classical.soft_saturation_mask(ldr, settings.mask_threshold)
 
 
-def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, settings: Settings = Settings()) -> np.ndarray:
-    """Bring back radiance in clipped regions. Returns float32 ``HxWx3``, never clamped."""
+def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, settings: Settings = Settings(),
+                       progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """Bring back radiance in clipped regions. Returns float32 ``HxWx3``, never clamped.
+
+    ``progress`` (learned method) is called with the fraction of network tiles done."""
     wrap = is_panorama(linear.shape, settings.panorama)
     if settings.method == "learned":
         from .highlight_net import restore_highlights_learned
 
         return restore_highlights_learned(linear, mask, panorama=wrap, tile_size=settings.tile_size,
                                           device=_device(settings.device), precision=settings.precision,
-                                          weights=_weights_file(settings, "highlight_net.safetensors"))
+                                          weights=_weights_file(settings, "highlight_net.safetensors"),
+                                          progress=progress)
     return classical.expand_kovaleski_oliveira(linear, ldr, gain=settings.expansion_gain, wrap=wrap)
 
 
-def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "reconstruct", exif=None) -> Result:
+def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "reconstruct", exif=None,
+        progress: Callable[[float, str], None] | None = None) -> Result:
     """Run the pipeline up to ``steps`` on one LDR image.
 
     Args:
@@ -224,10 +230,18 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
         steps: ``"estimate-crf"``, ``"linearize"``, ``"restore"`` or ``"reconstruct"``
             (``restore`` and ``reconstruct`` both run all three steps on an LDR input).
         exif: optional EXIF info (exposure time, f-number, ISO) recorded in the metadata.
+        progress: called as ``progress(fraction, message)`` with a non-decreasing fraction
+            in [0, 1] at each stage and after every tile of the highlight network.
     """
+
+    def report(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+
     if steps not in STEPS:
         raise Ldr2HdrError(f"unknown step {steps!r}; choose one of {', '.join(STEPS)}")
     ldr = check_ldr(ldr)
+    report(0.0, "estimating the camera curve")
     inv = estimate_crf(ldr, settings, exif)
     meta = {
         "software": f"ldr2hdr {__version__}",
@@ -245,14 +259,19 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     if steps == "estimate-crf":
         return result
     scale = np.float32(2.0 ** settings.exposure)
+    report(0.1, "linearizing")
     linear, mask = linearize(ldr, inv, settings)
     result.mask = mask
     if steps == "linearize":
         result.linear = linear * scale if scale != 1 else linear
+        report(1.0, "done")
         return result
-    hdr = restore_highlights(linear, ldr, mask, settings)
+    report(0.2, "restoring highlights")
+    hdr = restore_highlights(linear, ldr, mask, settings,
+                             progress=lambda f: report(0.2 + 0.79 * f, "restoring highlights"))
     result.linear = linear
     result.hdr = hdr * scale if scale != 1 else hdr
+    report(1.0, "done")
     return result
 
 

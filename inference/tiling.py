@@ -101,7 +101,8 @@ def _segments(start: int, length: int, size: int) -> list[tuple[int, int, int]]:
 
 
 def run_tiled(fn: TileFunction | Callable, image_nchw: torch.Tensor, tile: int, overlap: int, wrap_x: bool = False,
-              *, out: torch.Tensor | None = None) -> torch.Tensor:
+              *, out: torch.Tensor | None = None,
+              progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Apply ``fn`` tile by tile and blend the results.
 
     Args:
@@ -113,6 +114,7 @@ def run_tiled(fn: TileFunction | Callable, image_nchw: torch.Tensor, tile: int, 
         wrap_x: the image is a 360 panorama: tiles wrap around horizontally.
         out: optional ``(1, C_out, H, W)`` float32 tensor to accumulate into (overwritten;
             may be a view of a numpy array). Allocated if None.
+        progress: called as ``progress(tiles_done, tiles_total)`` after every tile.
 
     Returns:
         ``out``: the blended ``(1, C_out, H, W)`` result.
@@ -127,6 +129,7 @@ def run_tiled(fn: TileFunction | Callable, image_nchw: torch.Tensor, tile: int, 
     whole_row = wrap_x and len(cols) == 1
     if out is not None:
         out.zero_()
+    total, done = len(rows) * len(cols), 0
     for y0, th, wy in rows:
         band = image_nchw[..., y0:y0 + th, :]
         for x0, tw, wx in cols:
@@ -144,4 +147,7 @@ def run_tiled(fn: TileFunction | Callable, image_nchw: torch.Tensor, tile: int, 
             weighted = result.float() * (wy[:, None] * wx[None, :])
             for src, dst, n in runs:
                 out[..., y0:y0 + th, dst:dst + n] += weighted[..., src:src + n]
+            done += 1
+            if progress is not None:
+                progress(done, total)
     return out

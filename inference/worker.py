@@ -182,7 +182,8 @@ def run_request(request: Request, progress: ProgressFn | None = None) -> Respons
         else:
             ldr = np.asarray(request.pixels, dtype=np.float32)
         _report(progress, 0.1, f"running {request.step}")
-        result = pipeline.run(ldr, settings, steps=request.step, exif=exif)
+        result = pipeline.run(ldr, settings, steps=request.step, exif=exif,
+                              progress=lambda f, message: _report(progress, 0.1 + 0.85 * f, message))
     finally:
         package_logger.removeHandler(collector)
     _report(progress, 0.95, "done")

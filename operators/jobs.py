@@ -78,6 +78,10 @@ def worker_environment() -> dict:
     return env
 
 
+class _Cancelled(Exception):
+    """Raised inside a worker thread (from its progress callback) once the job is cancelled."""
+
+
 class Job:
     """One inference run off the main thread.
 
@@ -85,8 +89,8 @@ class Job:
     :attr:`state`, :attr:`progress` and :attr:`message`; when the state is ``DONE``,
     :attr:`response` holds the :class:`~ldr2hdr.inference.worker.Response`, when
     ``FAILED``, :attr:`error` holds the exception. ``cancel()`` stops the worker (kills the
-    process; a thread cannot be interrupted, so its result is discarded) and removes the
-    job folder.
+    process; a thread stops at its next progress report, i.e. after the current network
+    tile, and its result is discarded) and removes the job folder.
     """
 
     def __init__(self, request: worker.Request, backend: str = "thread", python: str | None = None):
@@ -171,6 +175,8 @@ class Job:
     def _run_thread(self) -> None:
         try:
             response = worker.run_request(self.request, progress=self._set_progress)
+        except _Cancelled:
+            return
         except Ldr2HdrError as exc:
             self._fail(exc)
             return
@@ -189,6 +195,8 @@ class Job:
             self.state = DONE
 
     def _set_progress(self, fraction: float, message: str) -> None:
+        if self.backend == "thread" and self._cancelled.is_set():
+            raise _Cancelled  # unwinds the pipeline in the worker thread: no more tiles run
         with self._lock:
             if self.state == RUNNING:
                 self.progress, self.message = float(fraction), message

@@ -104,6 +104,28 @@ def test_cancel_discards_a_thread_result(addon, ldr_scene):
     assert _state() == before
 
 
+def test_a_cancelled_thread_stops_at_its_next_progress_report(ldr_scene):
+    from ldr2hdr.inference import worker
+
+    request = worker.Request("reconstruct", {"tile_size": 64}, pixels=ldr_scene.ldr)
+    job = jobs.Job(request, backend="thread")
+    reports = []
+    original = job._set_progress
+
+    def cancel_at_first_tile(fraction, message):
+        reports.append(message)
+        if message == "restoring highlights":
+            job.cancel()
+        original(fraction, message)
+
+    job._set_progress = cancel_at_first_tile
+    job.start()
+    job._thread.join(timeout=120)
+    assert not job._thread.is_alive()
+    assert reports.count("restoring highlights") == 1  # no tile ran after the cancel
+    assert job.poll() == jobs.CANCELLED and job.response is None and job.error is None
+
+
 def test_modal_failure_reports_and_leaves_nothing(addon, tmp_path):
     text = tmp_path / "notes.jpg"
     text.write_text("not a photo")

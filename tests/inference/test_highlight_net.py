@@ -235,3 +235,19 @@ def test_large_images_run_the_network_at_reduced_size():
     np.testing.assert_allclose(out[20:36, :4], (1 + LOG_EPS) * np.exp(0.5), rtol=1e-4)  # seam stays bright
     same = restore_highlights_learned(lin, mask, panorama=True, weights=HighlightNet().eval(), max_side=None)
     assert np.abs(np.log(out[mask > 0]) - np.log(same[mask > 0])).max() < 0.3
+
+
+def test_pipeline_progress_rises_through_the_network_tiles():
+    from ldr2hdr.inference import pipeline, worker
+
+    ldr = synth.quantize_png8(synth.srgb_encode(np.clip(_scene(128, 256)[0], 0, 1)))
+    calls = []
+    settings = pipeline.Settings(tile_size=64, panorama="on")
+    pipeline.run(ldr, settings, progress=lambda f, m: calls.append((f, m)))
+    fractions = [f for f, _ in calls]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert sum(m == "restoring highlights" for _, m in calls) > 4  # one report per tile
+    seen = []
+    worker.run_request(worker.Request("reconstruct", {"tile_size": 64, "panorama": "on"}, pixels=ldr),
+                       progress=lambda f, m: seen.append(f))
+    assert seen == sorted(seen) and len(seen) > 6 and 0.1 <= seen[2] and seen[-1] <= 0.95

@@ -120,3 +120,11 @@ def test_bad_arguments_raise():
         run_tiled(fn, torch.zeros(1, 3, 8, 8), 8, 4)
     with pytest.raises(ValueError, match="returned shape"):
         run_tiled(lambda t, *, wrap_x: t[..., :-1], torch.zeros(1, 3, 20, 20), 8, 2)
+
+
+def test_progress_is_reported_once_per_tile():
+    calls = []
+    x = torch.rand(1, 3, 100, 260)
+    run_tiled(lambda t, wrap_x: t, x, 64, 8, True, progress=lambda done, total: calls.append((done, total)))
+    total = calls[-1][1]
+    assert total > 4 and calls == [(i, total) for i in range(1, total + 1)]
