@@ -1,6 +1,6 @@
 """Time and peak memory of restore_highlights_learned on large panoramas.
 
-    python training/bench_highlights.py [--runs 3] [--sizes 4096x2048,8192x4096] [--scenes scene,dense]
+    python training/bench_highlights.py [--runs 3] [--sizes 1024x512,4096x2048,8192x4096] [--scenes scene,dense]
     python training/bench_highlights.py --device cuda --precision bfloat16     # on a CUDA GPU
 
 Each (size, scene) runs in a fresh subprocess so its peak resident memory
@@ -116,9 +116,14 @@ def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None,
     }
 
 
+def _mpix(size: str) -> float:
+    w, h = (int(v) for v in size.split("x"))
+    return w * h / 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="benchmark restore_highlights_learned on big panoramas")
-    ap.add_argument("--sizes", default="4096x2048,8192x4096")
+    ap.add_argument("--sizes", default="1024x512,4096x2048,8192x4096")
     ap.add_argument("--scenes", default="scene,dense")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tile", type=int, default=512)
@@ -156,14 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2))
     print(f"machine: {os.cpu_count()} CPUs, load average at end {os.getloadavg()[0]:.1f}")
-    print("| size | scene | clipped | tile | device | median time (s) | runs (s) | peak RSS (MB) | RSS after inputs (MB) | GPU peak (MB) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| size | scene | clipped | tile | device | median time (s) | MP/s | runs (s) | peak RSS (MB) | RSS after inputs (MB) | GPU peak (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if "error" in r:
             print(f"| {r['size']} | {r['scene']} | failed: {r['error']} |")
             continue
         print(f"| {r['size']} | {r['scene']} | {100 * r['clipped_fraction']:.1f} % | {r['tile']} | "
-              f"{r['gpu'] or 'cpu'} {r['precision']} | {r['median_s']} | "
+              f"{r['gpu'] or 'cpu'} {r['precision']} | {r['median_s']} | {_mpix(r['size']) / max(r['median_s'], 1e-9):.2f} | "
               f"{r['seconds']} | {r['peak_rss_mb']} | {r['rss_after_inputs_mb']} | {r['gpu_peak_mb'] or '-'} |")
     return 0
 
