@@ -169,6 +169,7 @@ def test_reconstruction_lights_the_scene_closer_to_the_truth(addon, ldr_scene, t
         return abs(renders[name][0][sphere].mean() - truth) / truth
 
     ldr_error, recon_error = error("ldr"), error("reconstruction")
+    print(f"sphere irradiance error, {method}: LDR {ldr_error:.3f}, reconstruction {recon_error:.3f}")  # -s shows it
     # The clipped sun and sky carry most of the light, so the LDR is far too dark.
     assert ldr_error > 0.3
     assert recon_error < REQUIRED_GAIN[method] * ldr_error, (ldr_error, recon_error)
