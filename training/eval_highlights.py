@@ -79,7 +79,7 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
     if limit:
         files = files[:limit]
     inv = crf.srgb_inverse()
-    settings = pipeline.Settings()
+    settings = pipeline.Settings(method="classical")  # the classical rows; the learned row calls the network directly
     rows = []
     for path in files:
         ref = evaluate.load_reference(path, max_width)
