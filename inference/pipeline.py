@@ -287,6 +287,10 @@ def run_on_linear(linear: np.ndarray, inv: crf.InverseCRF, settings: Settings = 
         raise Ldr2HdrError("restore expects a linearized image with values up to 1 "
                            "(output of 'ldr2hdr linearize'); this one is already expanded")
     ldr = crf.apply_crf(linear, inv)
+    # Dequantization moved each pixel only within its 8-bit code cell, so rounding the
+    # re-encoded values to codes gives back the LDR pixels the mask is made from: restoring a
+    # linearized image then treats exactly the same pixels as clipped as ``reconstruct`` does.
+    ldr = (np.round(ldr * 255.0) / 255.0).astype(np.float32)
     mask = classical.soft_saturation_mask(ldr, settings.mask_threshold)
     hdr = restore_highlights(linear, ldr, mask, settings) * np.float32(2.0 ** settings.exposure)
     return Result(inverse_crf=inv, linear=linear, hdr=hdr, mask=mask,

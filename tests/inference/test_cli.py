@@ -95,11 +95,11 @@ def test_linearize_then_restore_equals_reconstruct(photo_dir, tmp_path):
     a = image_io.read_image(res_dir / "pano.exr").pixels
     b = image_io.read_image(rec_dir / "pano.exr").pixels
     assert a.max() > 1.5
-    # Re-encoding the dequantized linear image can move pixels by half a code value, so a few
-    # pixels at the clip threshold may differ; the image and its energy must agree.
-    close = np.isclose(a, b, rtol=0.05, atol=0.01).all(axis=-1)
-    assert close.mean() > 0.99
-    assert a.sum() == pytest.approx(b.sum(), rel=0.01)
+    # restore re-encodes the dequantized linear image and rounds it to 8-bit codes, so it sees
+    # the same clipped pixels as reconstruct: the results agree up to float rounding.
+    close = np.isclose(a, b, rtol=0.01, atol=0.001).all(axis=-1)
+    assert close.mean() > 0.999
+    assert a.sum() == pytest.approx(b.sum(), rel=1e-3)
 
 
 def test_crf_options(photo_dir, tmp_path):
