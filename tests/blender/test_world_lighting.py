@@ -128,10 +128,10 @@ def _strength_matching_true_map(map_linear, true_hdr, ldr):
 
 
 # How much closer than the LDR each method must light the sphere. The learned highlight
-# network (trained 80 CPU-minutes) still under-restores a large clipped sky: on this scene it
-# brings the error only from ~0.77 to ~0.72, while the classical expansion reaches ~0.37.
+# network (90 CPU-minutes of training) still under-restores this scene's large clipped sky and
+# sun: it brings the error from ~0.77 to ~0.64, while the classical expansion reaches ~0.38.
 # The bar for "learned" records that state; raise it when the model improves.
-REQUIRED_GAIN = {"classical": 0.75, "learned": 0.99}
+REQUIRED_GAIN = {"classical": 0.75, "learned": 0.9}
 
 
 @pytest.mark.parametrize("method", ["classical", "learned"])
