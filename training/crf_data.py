@@ -310,6 +310,71 @@ def perspective_view(pano: np.ndarray, yaw: float, pitch: float, fov_deg: float,
     return _bilinear(pano, u, v, wrap=True)
 
 
+def dead_leaves(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A procedural linear HDR scene ``size x size x 3`` (dead-leaves model).
+
+    Only 33 real training scenes exist; a network that sees only them can learn the scenes
+    instead of the curve. Dead leaves add unlimited scene diversity with the statistics the
+    curve cues rely on: occluding shapes with a scale-invariant size distribution
+    (density ~ r^-3), log-normal radiances over many stops, smooth shading gradients, a low-
+    frequency illumination field, a few small bright sources, and an optical blur applied in
+    the linear domain (so edges are true linear mixtures of two radiances, which the curve
+    then bends).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    s = size
+    spread = rng.uniform(0.6, 1.6)  # log-radiance std of the shapes (natural scenes: ~1-1.5)
+    tint_sd = rng.uniform(0.05, 0.5)
+    base = math.log(0.18)
+
+    def colour(mu: float) -> np.ndarray:
+        return np.exp(mu + rng.normal(0.0, spread) + rng.normal(0.0, tint_sd, size=3))
+
+    img = np.empty((s, s, 3))
+    img[:] = colour(base)
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float64)
+    r_min, r_max = max(2.0, s / 64), s / rng.uniform(1.5, 4.0)
+    n_shapes = int(rng.integers(250, 600))
+    # inverse-CDF sampling of p(r) ~ r^-3 on [r_min, r_max]
+    u = rng.random(n_shapes)
+    radii = 1.0 / np.sqrt(u / r_max ** 2 + (1 - u) / r_min ** 2)
+    for r in radii:
+        cy, cx = rng.uniform(-r, s + r, size=2)
+        y0, y1 = max(0, int(cy - r)), min(s, int(cy + r) + 2)
+        x0, x1 = max(0, int(cx - r)), min(s, int(cx + r) + 2)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        py, px = yy[y0:y1, x0:x1] - cy, xx[y0:y1, x0:x1] - cx
+        if rng.random() < 0.6:  # disc / ellipse
+            a = rng.uniform(0.4, 1.0)
+            inside = (py / r) ** 2 + (px / (r * a)) ** 2 <= 1.0
+        else:  # rotated rectangle
+            t = rng.uniform(0, math.pi)
+            u1, u2 = px * math.cos(t) + py * math.sin(t), -px * math.sin(t) + py * math.cos(t)
+            inside = (np.abs(u1) <= r) & (np.abs(u2) <= r * rng.uniform(0.2, 1.0))
+        c = colour(base)
+        if rng.random() < 0.5:  # shading across the shape (up to ~3 stops)
+            g = rng.normal(0, 1.2, size=2) / max(r, 1.0)
+            c = c * np.exp(np.clip(g[0] * py + g[1] * px, -2.5, 2.5))[..., None]
+        else:
+            c = np.broadcast_to(c, inside.shape + (3,))
+        region = img[y0:y1, x0:x1]
+        region[inside] = c[inside]
+    # low-frequency illumination (vignetting / light falloff)
+    ramp = rng.normal(0, 0.8, size=2) / s
+    img *= np.exp(ramp[0] * (yy - s / 2) + ramp[1] * (xx - s / 2))[..., None]
+    for _ in range(max(0, int(rng.integers(-2, 3)))):  # small bright sources (lamps, speculars)
+        cy, cx = rng.uniform(0, s, size=2)
+        r = rng.uniform(0.7, s / 40)
+        d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        img += colour(base + rng.uniform(2.0, 6.0)) * np.exp(-d2 / (2 * r * r))[..., None]
+    sigma = rng.uniform(0.4, 1.5)
+    for ch in range(3):
+        img[..., ch] = gaussian_filter(img[..., ch], sigma, mode="nearest")
+    return img
+
+
 def random_view(scene: Scene, rng: np.random.Generator, size: int) -> np.ndarray:
     """A random linear ``size x size x 3`` view of a scene."""
     img = scene.pixels
@@ -371,8 +436,9 @@ class Batch:
 
 def synthesize_patches(scenes: list[Scene], bank: CurveBank, rng: np.random.Generator, n: int,
                        *, patch: int = crf_net.PATCH, jpeg_fraction: float = 0.5,
-                       views_per_render: int = 3) -> Batch:
-    """Make ``n`` usable training patches (rejection-sampled like inference's patch filter)."""
+                       views_per_render: int = 3, synthetic_fraction: float = 0.0) -> Batch:
+    """Make ``n`` usable training patches (rejection-sampled like inference's patch filter);
+    ``synthetic_fraction`` of the renders use a :func:`dead_leaves` scene."""
     out_t, out_f = [], []
     jpeg_jobs: list[tuple[int, int]] = []  # (index in renders, render scale)
     renders: list[np.ndarray] = []
@@ -380,7 +446,10 @@ def synthesize_patches(scenes: list[Scene], bank: CurveBank, rng: np.random.Gene
         scene = scenes[rng.integers(len(scenes))]
         scale = 2 if rng.random() < 0.75 else 1
         size = patch * scale
-        view = random_view(scene, rng, size).astype(np.float64)
+        if rng.random() < synthetic_fraction:
+            view = dead_leaves(rng, size)
+        else:
+            view = random_view(scene, rng, size).astype(np.float64)
         for _ in range(views_per_render):  # the reprojection is the costly part: reuse it
             lin = view * np.exp(rng.normal(0.0, 0.15, size=3))  # white balance
             peak = lin.max(axis=2)

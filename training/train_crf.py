@@ -101,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=24)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--synthetic", type=float, default=0.5,
+                    help="fraction of training renders from procedural dead-leaves scenes (validation: real only)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("ldr2hdr").setLevel(logging.ERROR)  # negative-value notes from the HDR reader
@@ -127,7 +129,7 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed + step)
 
     t0 = time.time()
-    pool = crf_data.synthesize_patches(scenes, bank, rng, args.pool)
+    pool = crf_data.synthesize_patches(scenes, bank, rng, args.pool, synthetic_fraction=args.synthetic)
     log.info("pool of %d patches in %.1fs", len(pool.patches), time.time() - t0)
     val_rng = np.random.default_rng(10_000 + args.seed)
     val = crf_data.synthesize_patches(scenes, bank, val_rng, 192)
@@ -181,7 +183,7 @@ def main(argv=None) -> int:
         rmses.append(float(rmse.mean()))
         step += 1
         if step % args.refresh_every == 0:
-            new = crf_data.synthesize_patches(scenes, bank, rng, args.refresh)
+            new = crf_data.synthesize_patches(scenes, bank, rng, args.refresh, synthetic_fraction=args.synthetic)
             slots = torch.from_numpy(rng.choice(len(pool.patches), size=len(new.patches), replace=False))
             pool.patches[slots] = new.patches
             pool.feats[slots] = new.feats
@@ -200,10 +202,12 @@ def main(argv=None) -> int:
     v, fam = evaluate_val()
     out = args.out / "crf_net.safetensors"
     save_weights(model, out, {
-        "data": "synthesized from training/split.py train_files() HDRs; curves: DoRF training split (191), "
+        "data": "synthesized from training/split.py train_files() HDRs"
+                + (f" and procedural dead-leaves scenes ({args.synthetic:.0%} of renders)" if args.synthetic else "")
+                + "; curves: DoRF training split (191), "
                 "darktable base curves, NUS D7000/D40, random gamma/sigmoid/film/log-sigmoid curves",
         "command": f"python training/train_crf.py --minutes {args.minutes:g} --threads {args.threads} "
-                   f"--seed {args.seed}",
+                   f"--seed {args.seed} --synthetic {args.synthetic:g}",
         "training": {"steps": step, "minutes": round(elapsed / 60, 1), "device": device,
                      "val_rmse_synthetic": round(v, 5), "val_by_family": fam},
     })
