@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: time only; smoke tests)")
     ap.add_argument("--checkpoint-seconds", type=float, default=180.0)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--light-sources", type=float, default=data.LIGHT_SOURCE_FRACTION,
+                    help="fraction of stage-2 samples with synthetic suns/lamps/windows added (0: off)")
     args = ap.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -145,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         stage = 1 if spent < stage1_end else 2
         if stage != current_stage:
             t0 = time.monotonic()
-            pools = {"crop": data.SamplePool(refs, rng, kind="crop", size=args.pool // (3 if stage == 1 else 1), stage=stage),
-                     "pano": data.SamplePool(refs, rng, kind="pano", size=96, stage=stage)}
+            ls = args.light_sources if stage == 2 else 0.0
+            pools = {"crop": data.SamplePool(refs, rng, kind="crop", size=args.pool // (3 if stage == 1 else 1), stage=stage,
+                                             light_sources=ls),
+                     "pano": data.SamplePool(refs, rng, kind="pano", size=96, stage=stage, light_sources=ls)}
             current_stage = stage
             logger.info("stage %d: pools ready in %.0f s", stage, time.monotonic() - t0)
         kind = "pano" if args.pano_every and step % args.pano_every == args.pano_every - 1 else "crop"
