@@ -1,0 +1,72 @@
+"""Synthetic training content: dead-leaves scenes (CRF) and added light sources (highlights).
+
+These generators need no ../shared data, so they are tested on every machine.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
+
+crf_data = pytest.importorskip("crf_data")
+highlight_data = pytest.importorskip("highlight_data")
+
+
+def test_dead_leaves_is_a_linear_hdr_scene_with_many_stops():
+    rng = np.random.default_rng(0)
+    for size in (128, 256):
+        img = crf_data.dead_leaves(rng, size)
+        assert img.shape == (size, size, 3)
+        assert np.isfinite(img).all() and (img > 0).all()
+        peak = img.max(axis=2)
+        stops = np.log2(np.quantile(peak, 0.99) / np.quantile(peak, 0.01))
+        assert stops > 3.0, stops  # a flat image would teach nothing about the curve
+        # occluding shapes: many distinct edges, not a smooth gradient
+        gy = np.abs(np.diff(np.log(peak), axis=0))
+        assert (gy > 0.2).mean() > 0.01
+
+
+def test_dead_leaves_is_seeded():
+    a = crf_data.dead_leaves(np.random.default_rng(7), 64)
+    b = crf_data.dead_leaves(np.random.default_rng(7), 64)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_dead_leaves_edges_are_linear_mixtures():
+    # blur happens in the linear domain: across an edge, a pixel's RGB lies on the segment
+    # between its two neighbours (to float precision), which the curve then bends
+    rng = np.random.default_rng(3)
+    img = crf_data.dead_leaves(rng, 128)
+    left, mid, right = img[:, :-2], img[:, 1:-1], img[:, 2:]
+    # rows where the three pixels differ a lot: mid must not exceed the brighter neighbour
+    hi = np.maximum(left, right) * (1 + 1e-6)
+    lo = np.minimum(left, right) * (1 - 1e-6)
+    strong = np.abs(np.log(left / right)).max(axis=-1) > 1.0
+    inside = ((mid <= hi * 1.5) & (mid >= lo / 1.5)).all(axis=-1)
+    assert inside[strong].mean() > 0.9
+
+
+@pytest.mark.parametrize("panorama", [False, True])
+def test_light_sources_add_intense_compact_energy(panorama):
+    rng = np.random.default_rng(1)
+    h, w = (64, 128) if panorama else (96, 96)
+    view = np.full((h, w, 3), 0.2, np.float32) * np.linspace(0.5, 1.5, w, dtype=np.float32)[None, :, None]
+    before = view.copy()
+    out = highlight_data.add_light_sources(view, rng, panorama=panorama)
+    np.testing.assert_array_equal(view, before)  # the input is not modified
+    assert out.shape == view.shape and out.dtype == np.float32
+    assert (out >= view).all()  # sources only add light
+    q = np.quantile(view.max(axis=-1), 0.98)
+    assert out.max() > 2.0 * q  # at least 1.5 stops (rectangles) above the scene's bright end
+    added = np.sort((out - view).sum(axis=-1).ravel())
+    # compact: the brightest 5 % of the pixels carry most of the added energy (halo = the rest)
+    assert added[-added.size // 20:].sum() > 0.7 * added.sum()
+
+
+def test_light_sources_leave_a_black_view_alone():
+    view = np.zeros((32, 32, 3), np.float32)
+    out = highlight_data.add_light_sources(view, np.random.default_rng(0), panorama=False)
+    np.testing.assert_array_equal(out, view)
