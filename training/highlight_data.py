@@ -24,6 +24,11 @@ roll (these train the panorama wrap mode and the sun's energy in context; 512x25
 scale at which the network sees a 1k-4k panorama after ``max_side`` downsampling). Half of the
 crops are chosen among several candidates for their bright, textured clipped content.
 
+Light sources (``train_highlights.py --light-sources P``, off for the committed weights): a
+fraction P of the stage-2 samples get 1-3 synthetic suns, lamps or windows with a
+veiling-glare halo added to the linear view before the camera (:func:`add_light_sources`):
+the TRAIN split has few intense sources for the network to learn their energy from.
+
 Stage-1 (inpainting) samples use random soft blob masks on log images instead.
 """
 
@@ -277,7 +282,7 @@ def add_light_sources(view: np.ndarray, rng: np.random.Generator, *, panorama: b
     return out
 
 
-#: Fraction of stage-2 samples that get synthetic light sources (:func:`add_light_sources`).
+#: The fraction of stage-2 samples with synthetic light sources that was tried (README).
 LIGHT_SOURCE_FRACTION = 0.35
 
 
