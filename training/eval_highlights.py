@@ -68,7 +68,8 @@ def _upsample(img: np.ndarray, k: int) -> np.ndarray:
 
 
 def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_size: int,
-        max_side: int | None = 2048, names: list[str] | None = None, upsample: int = 1) -> dict:
+        max_side: int | None = 2048, names: list[str] | None = None, upsample: int = 1,
+        methods: tuple[str, ...] = METHODS) -> dict:
     from safetensors.torch import load_file
 
     model = model_from_state_dict(load_file(str(weights)))
@@ -93,15 +94,17 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
             t0 = time.perf_counter()
             preds["linear"] = linear
             times["linear"] = 0.0
-            t0 = time.perf_counter()
-            preds["kovaleski2014"] = pipeline.restore_highlights(linear, ldr, mask, settings.with_(panorama="on" if pano else "off"))
-            times["kovaleski2014"] = time.perf_counter() - t0
+            if "kovaleski2014" in methods:
+                t0 = time.perf_counter()
+                preds["kovaleski2014"] = pipeline.restore_highlights(linear, ldr, mask,
+                                                                     settings.with_(panorama="on" if pano else "off"))
+                times["kovaleski2014"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             preds["learned"] = restore_highlights_learned(linear, mask, panorama=pano, weights=model, tile_size=tile_size,
                                                           max_side=max_side)
             times["learned"] = time.perf_counter() - t0
             cache: dict = {}
-            for method in METHODS:
+            for method in methods:
                 s = evaluate.score(preds[method], ref.pixels, info["clip_mask"], panorama=pano, cache=cache)
                 row = {"reference": path.name, "panorama": pano, "clip_fraction": clip, "method": method,
                        "seconds": round(times[method], 3), **{k: s[k] for k in KEYS}}
@@ -109,9 +112,9 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
             print(f"{path.name:36s} clip {clip:.2f} " + "  ".join(
                 f"{m}: E {r['clipped_energy_bias_stops']:+.2f} irr {r['irradiance_rel_error']:.2f} "
                 f"si {r['si_log2_rmse_clipped']:.2f} pu {r['pu21_psnr']:.1f}"
-                for m, r in zip(METHODS, rows[-3:])), flush=True)
+                for m, r in zip(methods, rows[-len(methods):])), flush=True)
     summary = {}
-    for method in METHODS:
+    for method in methods:
         for scope, pick in (("all", lambda r: True), ("clip0.02", lambda r: r["clip_fraction"] == 0.02),
                             ("clip0.08", lambda r: r["clip_fraction"] == 0.08)):
             sel = [r for r in rows if r["method"] == method and pick(r)]
@@ -153,16 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upsample", type=int, default=1,
                     help="upsample the references K times first (how the network's result depends on resolution)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-classical", action="store_true",
+                    help="skip the Kovaleski-Oliveira row (slow on upsampled references)")
     ap.add_argument("--install", action="store_true", help="copy the weights into weights/ and record the manifest entry")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = run(args.weights, args.out, args.max_width, args.limit or None, args.tile_size, args.max_side or None,
-                 [n for n in args.names.split(',') if n] or None, args.upsample)
+                 [n for n in args.names.split(',') if n] or None, args.upsample,
+                 tuple(m for m in METHODS if not (args.no_classical and m == "kovaleski2014")))
     table = markdown(result)
     print(table)
     (args.out / "eval.md").write_text(table + "\n")
     if args.install:
-        if args.limit or args.names or args.upsample != 1:
+        if args.limit or args.names or args.upsample != 1 or args.no_classical:
             raise SystemExit("refusing to install weights evaluated on a subset (--limit)")
         shutil.copyfile(args.weights, WEIGHTS_FILE)
         summary_file = args.weights.parent / "train_summary.json"
