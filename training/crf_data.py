@@ -446,7 +446,7 @@ def synthesize_patches(scenes: list[Scene], bank: CurveBank, rng: np.random.Gene
         scene = scenes[rng.integers(len(scenes))]
         scale = 2 if rng.random() < 0.75 else 1
         size = patch * scale
-        if rng.random() < synthetic_fraction:
+        if synthetic_fraction and rng.random() < synthetic_fraction:  # no draw when off: the old stream
             view = dead_leaves(rng, size)
         else:
             view = random_view(scene, rng, size).astype(np.float64)

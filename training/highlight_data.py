@@ -282,10 +282,6 @@ def add_light_sources(view: np.ndarray, rng: np.random.Generator, *, panorama: b
     return out
 
 
-#: The fraction of stage-2 samples with synthetic light sources that was tried (README).
-LIGHT_SOURCE_FRACTION = 0.35
-
-
 def make_sample(view: np.ndarray, rng: np.random.Generator, *, panorama: bool, fraction: float | None = None,
                 light_sources: float = 0.0) -> dict:
     """Simulate the camera + pipeline on a linear view ``HxWx3``; returns CHW float32 arrays.
