@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "eval.md").write_text(table + "\n")
     if args.install:
         if args.limit or args.names or args.upsample != 1 or args.no_classical:
-            raise SystemExit("refusing to install weights evaluated on a subset (--limit)")
+            raise SystemExit("refusing to install weights evaluated on a subset "
+                             "(--limit, --names, --upsample or --no-classical)")
         shutil.copyfile(args.weights, WEIGHTS_FILE)
         summary_file = args.weights.parent / "train_summary.json"
         train = json.loads(summary_file.read_text()) if summary_file.is_file() else {}

@@ -149,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         stage = 1 if spent < stage1_end else 2
         if stage != current_stage:
             t0 = time.monotonic()
-            ls = args.light_sources if stage == 2 else 0.0
+            # (stage-1 inpainting samples never add light sources: SamplePool only uses them in stage 2)
             pools = {"crop": data.SamplePool(refs, rng, kind="crop", size=args.pool // (3 if stage == 1 else 1), stage=stage,
-                                             light_sources=ls),
-                     "pano": data.SamplePool(refs, rng, kind="pano", size=96, stage=stage, light_sources=ls)}
+                                             light_sources=args.light_sources),
+                     "pano": data.SamplePool(refs, rng, kind="pano", size=96, stage=stage,
+                                             light_sources=args.light_sources)}
             current_stage = stage
             logger.info("stage %d: pools ready in %.0f s", stage, time.monotonic() - t0)
         kind = "pano" if args.pano_every and step % args.pano_every == args.pano_every - 1 else "crop"
