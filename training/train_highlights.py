@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: time only; smoke tests)")
     ap.add_argument("--checkpoint-seconds", type=float, default=180.0)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start a fresh run from these weights (safetensors, checked against their manifest) "
+                         "instead of random ones: fine-tuning; ignored when a checkpoint is resumed")
     ap.add_argument("--light-sources", type=float, default=0.0,
                     help="fraction of stage-2 samples with synthetic suns/lamps/windows added (0: off, as for the "
                          "committed weights; 0.35 was tried: better clipped energy, worse texture, README)")
@@ -121,7 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     model = HighlightNet().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, spent = 0, 0.0
-    if ckpt_path.is_file() and not args.fresh:
+    resumed = ckpt_path.is_file() and not args.fresh
+    if args.init is not None and not resumed:
+        from ldr2hdr.inference.highlight_net import load_model
+
+        model.load_state_dict(load_model(args.init, device).state_dict())
+        logger.info("initialized from %s", args.init)
+    if resumed:
         ck = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optim"])
