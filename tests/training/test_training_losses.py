@@ -1,0 +1,52 @@
+"""The CRF training loss: the mid-tone log term sees what the linear RMSE hides."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
+train_crf = pytest.importorskip("train_crf")
+
+GRID = np.linspace(0.0, 1.0, 1024)
+
+
+def _curves(inv: np.ndarray) -> "torch.Tensor":
+    """One inverse curve ``(1024,)`` as a ``(1, 4, 1024)`` batch (gray + three channels)."""
+    return torch.from_numpy(np.repeat(inv[None, None], 4, axis=1)).float()
+
+
+def test_log_weight_zero_is_the_plain_curve_loss():
+    true, pred = _curves(GRID ** 2.2), _curves(GRID ** 2.0)
+    loss0, rmse0 = train_crf.curve_loss(pred, true)
+    loss1, _ = train_crf.curve_loss(pred, true, 0.0)
+    err = (pred - true)[0, 0].numpy()
+    per = np.abs(err).mean() + np.sqrt((err ** 2).mean())
+    assert float(loss0) == pytest.approx(1.5 * per, rel=1e-5) == pytest.approx(float(loss1), rel=1e-6)
+    assert float(rmse0[0]) == pytest.approx(np.sqrt((err ** 2).mean()), rel=1e-4)
+
+
+def test_log_term_weighs_relative_midtone_errors():
+    true = GRID ** 2.2
+    # the same mid-tone error of 0.5 stops: tiny in linear values, large in the log term
+    dark = true * np.where((GRID > 0.1) & (GRID < 0.3), 2 ** 0.5, 1.0)
+    bright = true + np.where((GRID > 0.7) & (GRID < 0.9), 0.04, 0.0)
+    t = _curves(true)
+    lin_dark = float(train_crf.curve_loss(_curves(dark), t)[0])
+    lin_bright = float(train_crf.curve_loss(_curves(bright), t)[0])
+    log_dark = float(train_crf.curve_loss(_curves(dark), t, 1.0)[0]) - lin_dark
+    log_bright = float(train_crf.curve_loss(_curves(bright), t, 1.0)[0]) - lin_bright
+    assert lin_dark < lin_bright          # the linear loss prefers the dark-tone error...
+    assert log_dark > 3 * log_bright      # ...which is several times worse in stops
+    assert float(train_crf.curve_loss(t, t, 1.0)[0]) < 1e-4
+
+
+def test_log_term_ignores_the_noisy_bottom_codes():
+    true = GRID ** 2.2
+    off = true.copy()
+    off[: train_crf.LOG_RANGE[0]] *= 8.0    # 3 stops off, but only below the compared range
+    t = _curves(true)
+    extra = float(train_crf.curve_loss(_curves(off), t, 1.0)[0]) - float(train_crf.curve_loss(_curves(off), t)[0])
+    assert extra < 1e-6
