@@ -23,7 +23,10 @@ Metrics:
   14 curves (each curve weighs the same);
 * linearization error: scale-invariant log2 RMSE of luminance (stops) on well-exposed
   pixels (not clipped, LDR max channel in [0.05, 0.95]) between the linearized LDR and the
-  reference exposed to the same clip level; the scale is aligned on those pixels.
+  reference exposed to the same clip level; the scale is aligned on those pixels;
+* clip level vs. mid-tones: how many stops too dark (negative) or bright the clip level
+  sits against the well-exposed pixels (:func:`clip_level_shift`); every restored
+  highlight inherits this shift, so it is the curve's share of the highlight energy error.
 
 Compared with the sRGB assumption and a gamma 2.2 power law. Prints a markdown table and
 writes ``runs/crf/eval.json``. ``--publish`` copies the weights to
@@ -70,6 +73,25 @@ def load_scene(path: Path, max_width: int = 1024) -> np.ndarray:
 def well_exposed(ldr: np.ndarray, clip_mask: np.ndarray) -> np.ndarray:
     peak = ldr.max(axis=2)
     return (~clip_mask) & (peak >= 0.05) & (peak <= 0.95)
+
+
+def clip_level_shift(lin: np.ndarray, ref_lin: np.ndarray, mask: np.ndarray) -> float:
+    """Where a curve puts the clip level against the mid-tones, relative to the true curve (stops).
+
+    Every inverse curve maps pixel value 1 to 1, so a curve that makes the well-exposed
+    pixels too bright by a factor ``r`` leaves the clip level (and every highlight restored
+    from it) ``log2 r`` stops too dark once the image is aligned on those pixels, as the
+    evaluation and a user matching exposure both do: ``-log2 median(lin / ref_lin)`` over
+    the well-exposed pixels (luminance; ``ref_lin`` is the true radiance exposed so the
+    sensor clips at 1). Negative: highlights too dark.
+    """
+    if mask.sum() <= 100:
+        return float("nan")
+    y, yt = metrics.luminance(lin)[mask], metrics.luminance(ref_lin)[mask]
+    ok = (y > 0) & (yt > 0)
+    if ok.sum() <= 100:
+        return float("nan")
+    return float(-np.median(np.log2(y[ok] / yt[ok])))
 
 
 def time_12mp(weights: Path, runs: int = 7) -> int:
@@ -145,6 +167,7 @@ def main(argv=None) -> int:
                         lin = crf.linearize(ldr, inv)
                         row[f"si_log2_{name}"] = (metrics.si_log2_rmse(lin, ref_lin, mask, align_mask=mask)
                                                   if mask.sum() > 100 else float("nan"))
+                        row[f"clip_shift_{name}"] = clip_level_shift(lin, ref_lin, mask)
                     rows.append(row)
         print(f"{ref_path.name}: {len(rows)} samples, {time.time() - t0:.0f}s", file=sys.stderr)
 
@@ -162,6 +185,8 @@ def main(argv=None) -> int:
     si = {f: {m: agg(lambda r, f=f: r["family"] == f, f"si_log2_{m}") for m in METHODS} for f in families}
     crf_by_family = {f: {m: agg(lambda r, f=f: r["family"] == f, f"crf_rmse_{m}") for m in METHODS}
                      for f in families}
+    shift = {f: {m: agg(lambda r, f=f: r["family"] == f, f"clip_shift_{m}") for m in METHODS} for f in families}
+    shift_abs = {m: float(np.nanmean([abs(r[f"clip_shift_{m}"]) for r in rows])) for m in METHODS}
     fallbacks = sum(1 for r in rows if r["method"] != "learned")
 
     lines = ["| inverse-CRF RMSE (14 held-out curves) | learned | sRGB | gamma 2.2 |", "|---|---|---|---|"]
@@ -173,6 +198,11 @@ def main(argv=None) -> int:
     for f in families:
         lines.append(f"| {f} | " + " | ".join(f"{crf_by_family[f][m]:.4f}" for m in METHODS) + " | "
                      + " | ".join(f"{si[f][m]:.3f}" for m in METHODS) + " |")
+    lines += ["", "| clip level vs. mid-tones (stops, mean; negative: highlights too dark) | learned | sRGB | gamma 2.2 |",
+              "|---|---|---|---|"]
+    for f in families:
+        lines.append(f"| {f} | " + " | ".join(f"{shift[f][m]:+.3f}" for m in METHODS) + " |")
+    lines.append("| all: mean absolute | " + " | ".join(f"{shift_abs[m]:.3f}" for m in METHODS) + " |")
     lines += ["", "| curve | learned | sRGB | gamma 2.2 |", "|---|---|---|---|"]
     for c in curves:
         lines.append(f"| {c} | " + " | ".join(f"{per_curve[c][m]:.4f}" for m in METHODS) + " |")
@@ -191,6 +221,7 @@ def main(argv=None) -> int:
 
     result = {"weights": str(args.weights), "summary": summary, "per_curve": per_curve,
               "crf_rmse_by_family": crf_by_family, "si_log2_rmse_well_exposed_by_family": si,
+              "clip_level_shift_stops_by_family": shift, "clip_level_shift_abs_stops": shift_abs,
               "samples": len(rows), "fallbacks": fallbacks, "confidence_error_rank_corr": conf_corr, "scenes": [p.name for p in refs],
               "clip_fractions": list(clips), "codecs": list(codecs), "rows": rows, "table_markdown": table}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -219,6 +250,8 @@ def main(argv=None) -> int:
                 "crf_rmse_mean_srgb": round(summary["srgb"]["mean"], 5),
                 "crf_rmse_mean_gamma2.2": round(summary["gamma2.2"]["mean"], 5),
                 "si_log2_rmse_well_exposed": {f: {m: round(si[f][m], 4) for m in METHODS} for f in families},
+                "clip_level_shift_stops": {f: {m: round(shift[f][m], 4) for m in METHODS} for f in families},
+                "clip_level_shift_abs_stops": {m: round(shift_abs[m], 4) for m in METHODS},
             },
         )
         print(f"published {dst} ({entry['size']} bytes, sha256 {entry['sha256'][:12]}...)", file=sys.stderr)
