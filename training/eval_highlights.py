@@ -6,7 +6,9 @@ Protocol: the evaluation references (training/split.py: EVAL_SPLIT files under
 ../shared/data/hdr plus Blender's studio lights), area-downsampled to at most 1024 px
 wide; LDR inputs synthesized with sRGB, 8-bit PNG, 2 % and 8 % clipping
 (inference/synth.py); linearized as the pipeline does (dequantize + sRGB decode, soft
-saturation mask). Methods get only those pixels:
+saturation mask; with ``--learned-crf`` the learned CRF estimate replaces the true sRGB
+curve, as in the default pipeline, so its curve errors show up in the highlight energy).
+Methods get only those pixels:
 
 * ``linear``: no highlight restoration (the clipped input);
 * ``kovaleski2014``: the pipeline's classical step (Kovaleski-Oliveira expand map);
@@ -69,7 +71,7 @@ def _upsample(img: np.ndarray, k: int) -> np.ndarray:
 
 def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_size: int,
         max_side: int | None = 2048, names: list[str] | None = None, upsample: int = 1,
-        methods: tuple[str, ...] = METHODS) -> dict:
+        methods: tuple[str, ...] = METHODS, crf_weights: Path | None = None) -> dict:
     from safetensors.torch import load_file
 
     model = model_from_state_dict(load_file(str(weights)))
@@ -89,6 +91,10 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
             ref.pixels = _upsample(ref.pixels, upsample)
         for clip in CLIP_FRACTIONS:
             ldr, info = synth.synthesize(ref.pixels, "srgb", clip, "png")
+            if crf_weights is not None:  # the default pipeline's own curve estimate instead of the true sRGB
+                from ldr2hdr.inference.crf_net import estimate_crf_learned
+
+                inv = estimate_crf_learned(ldr, weights=crf_weights)
             linear, mask = pipeline.linearize(ldr, inv, settings)
             preds, times = {}, {}
             t0 = time.perf_counter()
@@ -126,6 +132,7 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
         "weights": str(weights),
         "max_side": max_side,
         "upsample": upsample,
+        "linearization": "srgb" if crf_weights is None else f"learned CRF estimate ({crf_weights})",
         "references": [p.name for p in files],
         "summary": summary,
         "rows": rows,
@@ -158,19 +165,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-classical", action="store_true",
                     help="skip the Kovaleski-Oliveira row (slow on upsampled references)")
+    ap.add_argument("--learned-crf", type=Path, nargs="?", const=ROOT / "weights" / "crf_net.safetensors",
+                    default=None, metavar="CRF_WEIGHTS",
+                    help="linearize with the learned CRF estimate (these weights; default the installed ones) "
+                         "instead of the true sRGB curve: the highlight energy the default pipeline delivers")
     ap.add_argument("--install", action="store_true", help="copy the weights into weights/ and record the manifest entry")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = run(args.weights, args.out, args.max_width, args.limit or None, args.tile_size, args.max_side or None,
                  [n for n in args.names.split(',') if n] or None, args.upsample,
-                 tuple(m for m in METHODS if not (args.no_classical and m == "kovaleski2014")))
+                 tuple(m for m in METHODS if not (args.no_classical and m == "kovaleski2014")), args.learned_crf)
     table = markdown(result)
     print(table)
     (args.out / "eval.md").write_text(table + "\n")
     if args.install:
-        if args.limit or args.names or args.upsample != 1 or args.no_classical:
-            raise SystemExit("refusing to install weights evaluated on a subset "
-                             "(--limit, --names, --upsample or --no-classical)")
+        if args.limit or args.names or args.upsample != 1 or args.no_classical or args.learned_crf:
+            raise SystemExit("refusing to install weights evaluated on a subset or another protocol "
+                             "(--limit, --names, --upsample, --no-classical or --learned-crf)")
         shutil.copyfile(args.weights, WEIGHTS_FILE)
         summary_file = args.weights.parent / "train_summary.json"
         train = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
