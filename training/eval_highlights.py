@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import split  # noqa: E402
 from ldr2hdr.inference import classical, crf, evaluate, pipeline, synth  # noqa: E402
+from ldr2hdr.inference.crf_net import estimate_crf_learned  # noqa: E402
 from ldr2hdr.inference.highlight_net import WEIGHTS_FILE, model_from_state_dict, restore_highlights_learned  # noqa: E402
 from ldr2hdr.inference.weights import record_weights_file  # noqa: E402
 
@@ -92,8 +93,6 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
         for clip in CLIP_FRACTIONS:
             ldr, info = synth.synthesize(ref.pixels, "srgb", clip, "png")
             if crf_weights is not None:  # the default pipeline's own curve estimate instead of the true sRGB
-                from ldr2hdr.inference.crf_net import estimate_crf_learned
-
                 inv = estimate_crf_learned(ldr, weights=crf_weights)
             linear, mask = pipeline.linearize(ldr, inv, settings)
             preds, times = {}, {}

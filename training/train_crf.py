@@ -61,6 +61,12 @@ LOG_RANGE = (40, 1000)
 LOG_FLOOR = 1e-4
 
 
+def midtone_log2_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute log2 error (stops) of curves ``(..., 1024)`` over :data:`LOG_RANGE` -> ``(...)``."""
+    a, b = LOG_RANGE
+    return (torch.log2(pred[..., a:b] + LOG_FLOOR) - torch.log2(target[..., a:b] + LOG_FLOOR)).abs().mean(-1)
+
+
 def curve_loss(pred: torch.Tensor, target: torch.Tensor, log_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """``(B, 4, 1024)`` curves -> (loss, per-sample gray RMSE).
 
@@ -75,10 +81,7 @@ def curve_loss(pred: torch.Tensor, target: torch.Tensor, log_weight: float = 0.0
     l1 = err.abs().mean(-1)
     per = l1 + rmse
     if log_weight:
-        a, b = LOG_RANGE
-        lp = torch.log2(pred[..., a:b] + LOG_FLOOR)
-        lt = torch.log2(target[..., a:b] + LOG_FLOOR)
-        per = per + log_weight * (lp - lt).abs().mean(-1)
+        per = per + log_weight * midtone_log2_error(pred, target)
     loss = per[:, 0].mean() + 0.5 * per[:, 1:].mean()
     return loss, rmse[:, 0].detach()
 
@@ -175,9 +178,7 @@ def main(argv=None) -> int:
         rmse = torch.sqrt(((pred[:, 0] - val.targets[:, 0]) ** 2).mean(-1)).numpy()
         fam = {f: round(float(rmse[val.family == i].mean()), 4)
                for i, f in enumerate(crf_data.FAMILIES) if np.any(val.family == i)}
-        a, b = LOG_RANGE
-        stops = (torch.log2(pred[:, 0, a:b] + LOG_FLOOR) - torch.log2(val.targets[:, 0, a:b] + LOG_FLOOR)).abs().mean()
-        fam["midtone_log2_err"] = round(float(stops), 4)
+        fam["midtone_log2_err"] = round(float(midtone_log2_error(pred[:, 0], val.targets[:, 0]).mean()), 4)
         return float(rmse.mean()), fam
 
     def checkpoint() -> None:
