@@ -65,6 +65,7 @@ class Reference:
     name: str
     pixels: np.ndarray  # float32 HxWx3, >= 0, finite
     panorama: bool
+    rendered: bool = False  # a synthetic scene of training/render_scenes.py, not a real capture
 
 
 def _area_resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -89,6 +90,27 @@ def load_references(root: Path = HDR_ROOT) -> list[Reference]:
         refs.append(Reference(path.name, px, pano))
     if not refs:
         raise SystemExit(f"no training HDRs found under {root}")
+    return refs
+
+
+def load_renders(folder: Path) -> list[Reference]:
+    """Panoramas rendered by training/render_scenes.py (``render_*.exr`` in ``folder``).
+
+    Renders are 2:1 by construction; a file that does not decode is skipped with a warning
+    (a render interrupted mid-write is never under its final name, but be safe)."""
+    refs = []
+    for path in sorted(Path(folder).glob("render_*.exr")):
+        try:
+            px = read_image(path).pixels
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop a training run
+            logger.warning("skipping %s: %s", path, exc)
+            continue
+        px = np.nan_to_num(np.maximum(px[..., :3], 0.0), nan=0.0, posinf=0.0).astype(np.float32)
+        h, w = px.shape[:2]
+        if abs(w / h - 2.0) > 0.02 or float(px.max()) <= 0:
+            logger.warning("skipping %s: not a 2:1 panorama with light", path)
+            continue
+        refs.append(Reference(path.name, px, True, rendered=True))
     return refs
 
 
@@ -340,22 +362,31 @@ class SamplePool:
     """A pool of pre-generated samples, refreshed a few at a time between steps."""
 
     def __init__(self, refs: list[Reference], rng: np.random.Generator, *, kind: str, size: int, stage: int,
-                 light_sources: float = 0.0):
-        self.refs = refs
+                 light_sources: float = 0.0, render_fraction: float = 0.0):
+        self.refs = [r for r in refs if not r.rendered]
         self.rng = rng
         self.light_sources = light_sources
         self.kind = kind  # "crop" or "pano"
         self.stage = stage
-        self.panos = [r for r in refs if r.panorama]
+        self.panos = [r for r in self.refs if r.panorama]
+        self.renders = [r for r in refs if r.rendered]
+        # share of the panorama draws (whole panoramas and perspective crops) taken from renders
+        self.render_fraction = render_fraction if self.renders else 0.0
         self.items = [self._new() for _ in range(size)]
+
+    def _pano(self) -> Reference:
+        rng = self.rng
+        if self.render_fraction and rng.random() < self.render_fraction:
+            return self.renders[rng.integers(len(self.renders))]
+        return self.panos[rng.integers(len(self.panos))]
 
     def _view(self) -> tuple[np.ndarray, bool]:
         rng = self.rng
         if self.kind == "pano":
-            return pano_view(self.panos[rng.integers(len(self.panos))].pixels, rng), True
+            return pano_view(self._pano().pixels, rng), True
         candidates = 4 if rng.random() < 0.5 else 1
         if rng.random() < 0.7:
-            ref = self.panos[rng.integers(len(self.panos))]
+            ref = self._pano()
             params = [(rng.uniform(0, 2 * math.pi), math.radians(rng.uniform(-35, 65)), rng.uniform(45, 110))
                       for _ in range(candidates)]
             if candidates > 1:

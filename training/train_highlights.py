@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--light-sources", type=float, default=0.0,
                     help="fraction of stage-2 samples with synthetic suns/lamps/windows added (0: off, as for the "
                          "committed weights; 0.35 was tried: better clipped energy, worse texture, README)")
+    ap.add_argument("--renders", type=Path, default=None,
+                    help="folder of synthetic panoramas from training/render_scenes.py (coherent suns and lamps)")
+    ap.add_argument("--render-fraction", type=float, default=0.0,
+                    help="share of the panorama draws (whole panoramas and perspective crops) taken from --renders")
     args = ap.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -141,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
 
     refs = data.load_references()
     logger.info("loaded %d TRAIN references (%d panoramas)", len(refs), sum(r.panorama for r in refs))
+    if args.renders is not None and args.render_fraction > 0:
+        renders = data.load_renders(args.renders)
+        if not renders:
+            raise SystemExit(f"no renders (render_*.exr) in {args.renders}")
+        logger.info("loaded %d rendered panoramas from %s (%.0f %% of panorama draws)", len(renders), args.renders,
+                    100 * args.render_fraction)
+        refs = refs + renders
 
     def save_checkpoint():
         tmp = ckpt_path.with_suffix(".tmp")
@@ -160,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             # (stage-1 inpainting samples never add light sources: SamplePool only uses them in stage 2)
             pools = {"crop": data.SamplePool(refs, rng, kind="crop", size=args.pool // (3 if stage == 1 else 1), stage=stage,
-                                             light_sources=args.light_sources),
+                                             light_sources=args.light_sources, render_fraction=args.render_fraction),
                      "pano": data.SamplePool(refs, rng, kind="pano", size=96, stage=stage,
-                                             light_sources=args.light_sources)}
+                                             light_sources=args.light_sources, render_fraction=args.render_fraction)}
             current_stage = stage
             logger.info("stage %d: pools ready in %.0f s", stage, time.monotonic() - t0)
         kind = "pano" if args.pano_every and step % args.pano_every == args.pano_every - 1 else "crop"
@@ -198,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     save_weights(model, args.out / "highlight_net.safetensors", {"step": step, "minutes": round(spent / 60, 2)})
     summary = {"steps": step, "minutes": round(spent / 60, 2), "device": device, "threads": args.threads,
                "seed": args.seed, "parameters": count_parameters(model),
-               "train_files": [r.name for r in refs], "history_tail": history[-20:],
+               "train_files": [r.name for r in refs if not r.rendered],
+               "renders": sum(r.rendered for r in refs), "history_tail": history[-20:],
                "command": "python training/train_highlights.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     (args.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     logger.info("done: %d steps in %.1f min -> %s", step, spent / 60, args.out / "highlight_net.safetensors")

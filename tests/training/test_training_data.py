@@ -70,3 +70,35 @@ def test_light_sources_leave_a_black_view_alone():
     view = np.zeros((32, 32, 3), np.float32)
     out = highlight_data.add_light_sources(view, np.random.default_rng(0), panorama=False)
     np.testing.assert_array_equal(out, view)
+
+
+def test_render_fraction_decides_where_panoramas_come_from():
+    ref = highlight_data.Reference
+    real = ref("real.hdr", np.full((32, 64, 3), 0.5, np.float32), True)
+    flat = ref("flat.exr", np.full((40, 40, 3), 0.5, np.float32), False)
+    rendered = ref("render_01000.exr", np.full((32, 64, 3), 2.0, np.float32), True, rendered=True)
+    refs = [real, flat, rendered]
+    for fraction, expected in ((0.0, {"real.hdr"}), (1.0, {"render_01000.exr"})):
+        pool = highlight_data.SamplePool.__new__(highlight_data.SamplePool)  # no samples: test the draw only
+        pool.rng = np.random.default_rng(0)
+        pool.refs = [r for r in refs if not r.rendered]
+        pool.panos = [r for r in pool.refs if r.panorama]
+        pool.renders = [r for r in refs if r.rendered]
+        pool.render_fraction = fraction
+        assert {pool._pano().name for _ in range(50)} == expected
+    pool.render_fraction = 0.3
+    names = [pool._pano().name for _ in range(2000)]
+    assert 0.25 < names.count("render_01000.exr") / len(names) < 0.35
+    assert flat not in pool.panos and rendered not in pool.refs  # renders never count as real references
+
+
+def test_load_renders_skips_what_is_not_a_rendered_panorama(tmp_path):
+    from ldr2hdr.inference import image_io
+
+    good = np.ones((32, 64, 3), np.float32)
+    image_io.write_exr(tmp_path / "render_00001.exr", good)
+    image_io.write_exr(tmp_path / "render_00002.exr", np.ones((32, 32, 3), np.float32))  # not 2:1
+    (tmp_path / "render_00003.exr").write_bytes(b"not an exr")
+    refs = highlight_data.load_renders(tmp_path)
+    assert [r.name for r in refs] == ["render_00001.exr"]
+    assert refs[0].rendered and refs[0].panorama
