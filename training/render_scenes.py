@@ -52,6 +52,11 @@ def _kelvin_rgb(k: float) -> tuple[float, float, float]:
     return tuple(float(v) for v in lin / max(lin.max(), 1e-6))
 
 
+def _between(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """Uniform in [lo, hi], or the midpoint when the range is empty (a small room, a big window)."""
+    return float(rng.uniform(lo, hi)) if hi > lo else 0.5 * (lo + hi)
+
+
 def _material(bpy, rng: np.random.Generator, name: str, *, albedo=(0.03, 0.7), textured: bool = True,
               metallic_p: float = 0.1):
     mat = bpy.data.materials.new(name)
@@ -151,7 +156,7 @@ def _indoor(bpy, scene, rng: np.random.Generator) -> dict:
     n_furn = int(rng.integers(0, 8))
     for i in range(n_furn):
         sx, sy, sz = rng.uniform(0.2, 1.2), rng.uniform(0.2, 1.2), rng.uniform(0.2, 1.0)
-        _add(bpy, "cube", (rng.uniform(-w / 2 + sx, w / 2 - sx), rng.uniform(-d / 2 + sy, d / 2 - sy), sz),
+        _add(bpy, "cube", (_between(rng, -w / 2 + sx, w / 2 - sx), _between(rng, -d / 2 + sy, d / 2 - sy), sz),
              (sx, sy, sz), _material(bpy, rng, f"f{i}", metallic_p=0.1))
     lamps = []
     for i in range(int(rng.integers(1, 6))):
@@ -160,13 +165,13 @@ def _indoor(bpy, scene, rng: np.random.Generator) -> dict:
         strength = float(2.0 ** rng.uniform(2.0, 12.0))
         if kind == "sphere":
             r = float(rng.uniform(0.03, 0.25))
-            loc = (rng.uniform(-w / 2 + 0.5, w / 2 - 0.5), rng.uniform(-d / 2 + 0.5, d / 2 - 0.5), rng.uniform(1.0, h - r))
+            loc = (_between(rng, -w / 2 + 0.5, w / 2 - 0.5), _between(rng, -d / 2 + 0.5, d / 2 - 0.5), _between(rng, 1.0, h - r))
             _add(bpy, "sphere", loc, (r, r, r), _emission(bpy, f"l{i}", color, strength))
         else:
             size = (float(rng.uniform(0.1, 1.5)), float(rng.uniform(0.1, 1.5)), 1.0)
             if kind == "disc":
                 size = (size[0] * 0.5, size[0] * 0.5, 1.0)
-            loc = (rng.uniform(-w / 2 + 1, w / 2 - 1), rng.uniform(-d / 2 + 1, d / 2 - 1), h - 0.01)
+            loc = (_between(rng, -w / 2 + 1, w / 2 - 1), _between(rng, -d / 2 + 1, d / 2 - 1), h - 0.01)
             strength /= 4.0  # big emitters: less radiance for the same power
             _add(bpy, "plane" if kind == "panel" else "disc", loc, size, _emission(bpy, f"l{i}", color, strength),
                  rotation=(math.pi, 0, 0))
@@ -178,13 +183,13 @@ def _indoor(bpy, scene, rng: np.random.Generator) -> dict:
         ww, wh = float(rng.uniform(0.5, 2.5)), float(rng.uniform(0.8, 2.0))
         if rng.random() < 0.5:
             x = (w / 2 - 0.01) * (1 if rng.random() < 0.5 else -1)
-            loc, rot = (x, rng.uniform(-d / 2 + ww, d / 2 - ww), rng.uniform(wh / 2 + 0.5, h - wh / 2 - 0.1)), (math.pi / 2, 0, math.pi / 2)
+            loc, rot = (x, _between(rng, -d / 2 + ww, d / 2 - ww), _between(rng, wh / 2 + 0.5, h - wh / 2 - 0.1)), (math.pi / 2, 0, math.pi / 2)
         else:
             y = (d / 2 - 0.01) * (1 if rng.random() < 0.5 else -1)
-            loc, rot = (rng.uniform(-w / 2 + ww, w / 2 - ww), y, rng.uniform(wh / 2 + 0.5, h - wh / 2 - 0.1)), (math.pi / 2, 0, 0)
+            loc, rot = (_between(rng, -w / 2 + ww, w / 2 - ww), y, _between(rng, wh / 2 + 0.5, h - wh / 2 - 0.1)), (math.pi / 2, 0, 0)
         _add(bpy, "plane", loc, (ww / 2, wh / 2, 1), _emission(bpy, f"win{i}", color, strength), rotation=rot)
         windows.append({"strength": strength})
-    cam_xy = (float(rng.uniform(-w / 2 + 0.5, w / 2 - 0.5)), float(rng.uniform(-d / 2 + 0.5, d / 2 - 0.5)))
+    cam_xy = (_between(rng, -w / 2 + 0.5, w / 2 - 0.5), _between(rng, -d / 2 + 0.5, d / 2 - 0.5))
     return {"kind": "indoor", "room": [w, d, h], "lamps": lamps, "windows": windows, "furniture": n_furn,
             "camera_xy": cam_xy, "camera_height": float(rng.uniform(1.0, min(2.0, h - 0.3)))}
 
