@@ -41,7 +41,7 @@ import split  # noqa: E402
 from ldr2hdr.inference import classical, crf, evaluate, pipeline, synth  # noqa: E402
 from ldr2hdr.inference.crf_net import estimate_crf_learned  # noqa: E402
 from ldr2hdr.inference.highlight_net import WEIGHTS_FILE, model_from_state_dict, restore_highlights_learned  # noqa: E402
-from ldr2hdr.inference.weights import record_weights_file  # noqa: E402
+from ldr2hdr.inference.weights import record_weights_file, sha256_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HDR_ROOT = ROOT.parent / "shared" / "data" / "hdr"
@@ -141,6 +141,16 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
     return result
 
 
+def _init_weights(command: str) -> Path | None:
+    """The ``--init`` weights of a training command, if it names a file that exists."""
+    parts = command.split()
+    if "--init" in parts and parts.index("--init") + 1 < len(parts):
+        path = Path(parts[parts.index("--init") + 1])
+        path = path if path.is_absolute() else ROOT / path
+        return path if path.is_file() else None
+    return None
+
+
 def markdown(result: dict) -> str:
     lines = ["| method | scope | " + " | ".join(LABELS[k] for k in KEYS) + " |",
              "|---|---|" + "---|" * len(KEYS)]
@@ -181,19 +191,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.limit or args.names or args.upsample != 1 or args.no_classical or args.learned_crf:
             raise SystemExit("refusing to install weights evaluated on a subset or another protocol "
                              "(--limit, --names, --upsample, --no-classical or --learned-crf)")
-        shutil.copyfile(args.weights, WEIGHTS_FILE)
         summary_file = args.weights.parent / "train_summary.json"
         train = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        training = {k: train.get(k) for k in ("steps", "minutes", "device", "threads", "seed", "parameters")}
+        init = _init_weights(train.get("command", ""))
+        if init is not None:  # a fine-tune: name the starting weights before they are replaced
+            training["init_sha256"] = sha256_of(init)
+        data = ("TRAIN split of training/split.py under shared/data/hdr (Poly Haven CC0 panoramas, OpenEXR "
+                "sample images BSD-3, colour-hdri BSD-3); EVAL split and Blender studio lights held out")
+        if train.get("renders"):
+            data += (f"; plus {train['renders']} synthetic panoramas rendered by training/render_scenes.py "
+                     f"(Blender Cycles) in {100 * float(train.get('render_fraction') or 0):.0f} % of the panorama draws")
+        shutil.copyfile(args.weights, WEIGHTS_FILE)
         learned, ko = result["summary"]["learned"]["all"], result["summary"]["kovaleski2014"]["all"]
         no_restore = result["summary"]["linear"]["all"]
         entry = record_weights_file(
             WEIGHTS_FILE,
             kind="highlight restoration network (masked-feature U-Net, log domain, global context)",
-            data=("TRAIN split of training/split.py under shared/data/hdr (Poly Haven CC0 panoramas, OpenEXR "
-                  "sample images BSD-3, colour-hdri BSD-3); EVAL split and Blender studio lights held out"),
+            data=data,
             command=train.get("command", "python training/train_highlights.py --minutes 80 --threads 1"),
             evaluate_command="python training/eval_highlights.py --install",
-            training={k: train.get(k) for k in ("steps", "minutes", "device", "threads", "seed", "parameters")},
+            training=training,
             metrics={
                 "protocol": "EVAL split + studio lights, srgb png, clip 2% and 8%, harness alignment",
                 "learned": {k: round(v, 4) for k, v in learned.items()},

@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"steps": step, "minutes": round(spent / 60, 2), "device": device, "threads": args.threads,
                "seed": args.seed, "parameters": count_parameters(model),
                "train_files": [r.name for r in refs if not r.rendered],
-               "renders": sum(r.rendered for r in refs), "history_tail": history[-20:],
+               "renders": sum(r.rendered for r in refs), "renders_folder": str(args.renders) if args.renders else None,
+               "render_fraction": args.render_fraction, "init": str(args.init) if args.init else None,
+               "history_tail": history[-20:],
                "command": "python training/train_highlights.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     (args.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     logger.info("done: %d steps in %.1f min -> %s", step, spent / 60, args.out / "highlight_net.safetensors")

@@ -50,3 +50,14 @@ def test_log_term_ignores_the_noisy_bottom_codes():
     t = _curves(true)
     extra = float(train_crf.curve_loss(_curves(off), t, 1.0)[0]) - float(train_crf.curve_loss(_curves(off), t)[0])
     assert extra < 1e-6
+
+
+def test_install_names_the_weights_a_fine_tune_started_from(tmp_path):
+    eval_highlights = pytest.importorskip("eval_highlights")
+    start = tmp_path / "start.safetensors"
+    start.write_bytes(b"weights")
+    cmd = f"python training/train_highlights.py --init {start} --minutes 5"
+    assert eval_highlights._init_weights(cmd) == start
+    assert eval_highlights._init_weights("python training/train_highlights.py --minutes 90") is None
+    assert eval_highlights._init_weights(f"python training/train_highlights.py --init {tmp_path / 'gone'}") is None
+    assert eval_highlights._init_weights("python training/train_highlights.py --init") is None
