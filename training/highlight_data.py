@@ -29,6 +29,11 @@ fraction P of the stage-2 samples get 1-3 synthetic suns, lamps or windows with 
 veiling-glare halo added to the linear view before the camera (:func:`add_light_sources`):
 the TRAIN split has few intense sources for the network to learn their energy from.
 
+Rendered panoramas (``train_highlights.py --renders DIR --render-fraction P``, off for the
+committed weights): :func:`load_renders` reads the scenes of training/render_scenes.py, and a
+fraction P of the panorama draws (whole panoramas and perspective crops) come from them; their
+suns and lamps light the scene around them, which pasted sources do not.
+
 Stage-1 (inpainting) samples use random soft blob masks on log images instead.
 """
 

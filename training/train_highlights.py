@@ -8,7 +8,9 @@ One command, a time budget, resumable::
   masks on log images (Santos et al. pre-training).
 * Stage 2: synthetic LDR photos of the TRAIN split (training/highlight_data.py): crops
   and whole downsampled panoramas (panorama batches run in wrap mode); optionally
-  (``--light-sources``, off by default) with synthetic suns, lamps and windows added.
+  (``--light-sources``, off by default) with synthetic suns, lamps and windows added, and
+  (``--renders DIR --render-fraction P``, off by default) with a share P of the panoramas
+  taken from scenes rendered by training/render_scenes.py.
 * Losses, all on the final blended output ``(1 - M) * linear + M * exp(y)`` inside the
   clipped region (``M > 0``): L1 of log radiance; the energy of each connected clipped
   region and of all clipped pixels of a sample (``|log sum pred - log sum true|`` of
