@@ -78,15 +78,25 @@ def _area_resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return F.adaptive_avg_pool2d(t, (h, w))[0].permute(1, 2, 0).contiguous().numpy()
 
 
+def _read_radiance(path: Path) -> np.ndarray:
+    """RGB float32 radiance of an HDR file, negatives and non-finite values set to 0."""
+    px = read_image(path).pixels[..., :3]
+    return np.nan_to_num(np.maximum(px, 0.0), nan=0.0, posinf=0.0).astype(np.float32)
+
+
+def _is_panorama(px: np.ndarray) -> bool:
+    h, w = px.shape[:2]
+    return abs(w / h - 2.0) < 0.02
+
+
 def load_references(root: Path = HDR_ROOT) -> list[Reference]:
     """The TRAIN split (never an evaluation file), panoramas at <= 1024x512, flats <= 768 px."""
     refs = []
     for path in split.train_files(root):
         assert not split.is_eval(path), path
-        px = read_image(path).pixels
-        px = np.nan_to_num(np.maximum(px, 0.0), nan=0.0, posinf=0.0).astype(np.float32)
+        px = _read_radiance(path)
         h, w = px.shape[:2]
-        pano = abs(w / h - 2.0) < 0.02
+        pano = _is_panorama(px)
         if pano and w > 1024:
             px = _area_resize(px, 512, 1024)
         elif not pano and max(h, w) > FLAT_MAX_SIDE:
@@ -106,13 +116,11 @@ def load_renders(folder: Path) -> list[Reference]:
     refs = []
     for path in sorted(Path(folder).glob("render_*.exr")):
         try:
-            px = read_image(path).pixels
+            px = _read_radiance(path)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop a training run
             logger.warning("skipping %s: %s", path, exc)
             continue
-        px = np.nan_to_num(np.maximum(px[..., :3], 0.0), nan=0.0, posinf=0.0).astype(np.float32)
-        h, w = px.shape[:2]
-        if abs(w / h - 2.0) > 0.02 or float(px.max()) <= 0:
+        if not _is_panorama(px) or float(px.max()) <= 0:
             logger.warning("skipping %s: not a 2:1 panorama with light", path)
             continue
         refs.append(Reference(path.name, px, True, rendered=True))

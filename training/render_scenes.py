@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ldr2hdr.inference import crf
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,8 +49,7 @@ def _kelvin_rgb(k: float) -> tuple[float, float, float]:
     r = 255.0 if t <= 66 else 329.7 * (t - 60) ** -0.1332
     g = 99.47 * math.log(t) - 161.1 if t <= 66 else 288.1 * (t - 60) ** -0.0755
     b = 255.0 if t >= 66 else (0.0 if t <= 19 else 138.5 * math.log(t - 10) - 305.0)
-    srgb = np.clip(np.array([r, g, b]) / 255.0, 0.0, 1.0)
-    lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    lin = crf.srgb_to_linear(np.clip(np.array([r, g, b]) / 255.0, 0.0, 1.0))
     return tuple(float(v) for v in lin / max(lin.max(), 1e-6))
 
 
