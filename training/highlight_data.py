@@ -19,9 +19,9 @@ pixels), so a curve mismatch does not teach the network a wrong global scale.
 
 Views: perspective crops reprojected from the panoramas (random yaw, pitch, field of
 view; rendered at 2x and box-filtered so a small sun keeps its energy), crops of the flat
-photos at random scales, and whole panoramas downsampled to 512x256 with a random yaw
-roll (these train the panorama wrap mode and the sun's energy in context; 512x256, the
-scale at which the network sees a 1k-4k panorama after ``max_side`` downsampling). Half of the
+photos at random scales, and whole panoramas downsampled to 512x256 (or the widths of
+``train_highlights.py --pano-sizes``) with a random yaw roll (these train the panorama wrap
+mode and the sun's energy in context). Half of the
 crops are chosen among several candidates for their bright, textured clipped content.
 
 Light sources (``train_highlights.py --light-sources P``, off for the committed weights): a
@@ -170,9 +170,10 @@ def flat_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
     return out[:, ::-1].copy() if rng.random() < 0.5 else out.copy()
 
 
-def pano_view(pano: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    small = _area_resize(pano, *PANO_SIZE)
-    small = np.roll(small, int(rng.integers(0, PANO_SIZE[1])), axis=1)
+def pano_view(pano: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = PANO_SIZE) -> np.ndarray:
+    """The whole panorama area-downsampled to ``size`` (rows, columns), rolled by a random yaw, maybe mirrored."""
+    small = _area_resize(pano, *size)
+    small = np.roll(small, int(rng.integers(0, size[1])), axis=1)
     return small[:, ::-1].copy() if rng.random() < 0.5 else small
 
 
@@ -375,7 +376,9 @@ class SamplePool:
     """A pool of pre-generated samples, refreshed a few at a time between steps."""
 
     def __init__(self, refs: list[Reference], rng: np.random.Generator, *, kind: str, size: int, stage: int,
-                 light_sources: float = 0.0, render_fraction: float = 0.0):
+                 light_sources: float = 0.0, render_fraction: float = 0.0,
+                 pano_size: tuple[int, int] = PANO_SIZE):
+        self.pano_size = pano_size  # (rows, columns) of whole-panorama samples (kind "pano")
         self.refs = [r for r in refs if not r.rendered]
         self.rng = rng
         self.light_sources = light_sources
@@ -396,7 +399,7 @@ class SamplePool:
     def _view(self) -> tuple[np.ndarray, bool]:
         rng = self.rng
         if self.kind == "pano":
-            return pano_view(self._pano().pixels, rng), True
+            return pano_view(self._pano().pixels, rng, self.pano_size), True
         candidates = 4 if rng.random() < 0.5 else 1
         if rng.random() < 0.7:
             ref = self._pano()

@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--energy-weight", type=float, default=2.0,
                     help="weight of the region/total energy term against the log L1 (lighting needs the energy)")
     ap.add_argument("--pano-every", type=int, default=4, help="every Nth step is a panorama batch")
+    ap.add_argument("--pano-sizes", default="512",
+                    help="comma-separated widths of the whole-panorama samples (2:1), used in turn; a width w gets "
+                         "--pano-batch * (512 / w)^2 panoramas per batch (the committed recipe: 512)")
     ap.add_argument("--pool", type=int, default=512, help="crop samples kept in memory")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: time only; smoke tests)")
@@ -118,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render-fraction", type=float, default=0.0,
                     help="share of the panorama draws (whole panoramas and perspective crops) taken from --renders")
     args = ap.parse_args(argv)
+    try:
+        pano_widths = [int(v) for v in args.pano_sizes.split(",") if v.strip()]
+    except ValueError:
+        ap.error(f"--pano-sizes: not a list of integers: {args.pano_sizes!r}")
+    if not pano_widths or any(w < 32 or w % 32 for w in pano_widths):
+        ap.error("--pano-sizes: widths must be multiples of 32 (the network needs both sides a multiple of 16)")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(max(1, args.threads))
@@ -174,13 +183,19 @@ def main(argv: list[str] | None = None) -> int:
             # (stage-1 inpainting samples never add light sources: SamplePool only uses them in stage 2)
             pools = {"crop": data.SamplePool(refs, rng, kind="crop", size=args.pool // (3 if stage == 1 else 1), stage=stage,
                                              light_sources=args.light_sources, render_fraction=args.render_fraction),
-                     "pano": data.SamplePool(refs, rng, kind="pano", size=96, stage=stage,
-                                             light_sources=args.light_sources, render_fraction=args.render_fraction)}
+                     **{f"pano{w}": data.SamplePool(refs, rng, kind="pano", size=96, stage=stage,
+                                                    light_sources=args.light_sources,
+                                                    render_fraction=args.render_fraction, pano_size=(w // 2, w))
+                        for w in pano_widths}}
             current_stage = stage
             logger.info("stage %d: pools ready in %.0f s", stage, time.monotonic() - t0)
         kind = "pano" if args.pano_every and step % args.pano_every == args.pano_every - 1 else "crop"
-        pool = pools[kind]
-        batch = to_device(pool.batch(args.batch if kind == "crop" else args.pano_batch), device)
+        if kind == "pano":
+            width = pano_widths[(step // args.pano_every) % len(pano_widths)]
+            pool, n = pools[f"pano{width}"], max(1, round(args.pano_batch * (512 / width) ** 2))
+        else:
+            pool, n = pools["crop"], args.batch
+        batch = to_device(pool.batch(n), device)
         frac = min(1.0, spent / budget)
         lr = args.lr * min(1.0, (step + 1) / 100) * max(0.03, 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
@@ -213,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                "seed": args.seed, "parameters": count_parameters(model),
                "train_files": [r.name for r in refs if not r.rendered],
                "renders": sum(r.rendered for r in refs), "renders_folder": str(args.renders) if args.renders else None,
-               "render_fraction": args.render_fraction, "init": str(args.init) if args.init else None,
+               "render_fraction": args.render_fraction, "pano_sizes": pano_widths, "init": str(args.init) if args.init else None,
                "history_tail": history[-20:],
                "command": "python training/train_highlights.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     (args.out / "train_summary.json").write_text(json.dumps(summary, indent=2))

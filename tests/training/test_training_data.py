@@ -102,3 +102,25 @@ def test_load_renders_skips_what_is_not_a_rendered_panorama(tmp_path):
     refs = highlight_data.load_renders(tmp_path)
     assert [r.name for r in refs] == ["render_00001.exr"]
     assert refs[0].rendered and refs[0].panorama
+
+
+@pytest.mark.parametrize("size", [(32, 64), (64, 128)])
+def test_panorama_samples_have_the_requested_size(size):
+    # train_highlights.py --pano-sizes makes one pool per width; each must hand out its size
+    rng = np.random.default_rng(0)
+    sky = np.linspace(2.0, 0.1, 128, dtype=np.float32)[:, None, None] * np.ones((128, 256, 3), np.float32)
+    refs = [highlight_data.Reference("pano.exr", sky, True), highlight_data.Reference("flat.exr", sky[:, :128], False)]
+    pool = highlight_data.SamplePool(refs, rng, kind="pano", size=3, stage=1, pano_size=size)
+    batch = pool.batch(2)
+    assert batch["linear"].shape == (2, 3, *size) and batch["mask"].shape == (2, 1, *size)
+    assert batch["weight"][0, 0, 0, 0] < batch["weight"][0, 0, size[0] // 2, 0]  # solid angle: poles weigh less
+
+
+def test_train_highlights_rejects_panorama_widths_the_network_cannot_take():
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "training" / "train_highlights.py"
+    for bad in ("500", "abc", ""):
+        res = subprocess.run([sys.executable, str(script), "--pano-sizes", bad, "--max-steps", "1"],
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and "--pano-sizes" in res.stderr, (bad, res.stderr)
