@@ -53,6 +53,8 @@ SIZE_MULTIPLE = 16
 GLOBAL_SIZE = 128
 #: Upper bound on the predicted log radiance (e^30 ~ 1e13 x the clip level): keeps exp finite.
 MAX_LOG = 30.0
+#: Images with a shorter long side are enlarged for the network (see restore_highlights_learned).
+MIN_SIDE = 512
 DEFAULT_CHANNELS = (24, 48, 80, 128)
 GLOBAL_DIM = 96
 
@@ -388,7 +390,8 @@ def network_dtype(precision: str, device: str) -> torch.dtype | None:
 
 def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama: bool, tile_size: int = 512,
                                device: str = "cpu", weights: str | Path | HighlightNet | None = None,
-                               overlap: int = 64, max_side: int | None = 2048, precision: str = "auto",
+                               overlap: int = 64, max_side: int | None = 2048, min_side: int | None = MIN_SIDE,
+                               precision: str = "auto",
                                progress: Callable[[float], None] | None = None) -> np.ndarray:
     """Bring back the radiance of clipped regions with the learned network.
 
@@ -407,6 +410,11 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
             log-increase is upsampled bilinearly and applied at full resolution, so the
             unclipped pixels and the edges of the mask stay sharp. The network was trained
             at about 1k-pixel panorama scale; None disables it.
+        min_side: images whose long side is below this are enlarged by an integer factor
+            ``u`` (pixel repetition) so the long side reaches it, restored, and area-averaged
+            back (which keeps the restored energy): a clipped sun in a 256x128 panorama then
+            looks to the network as it does in the 512x256 panoramas it was trained on.
+            Unclipped pixels stay exactly as they were. None or 0 disables it.
         precision: the network's arithmetic: ``float32``, ``float16``/``bfloat16`` (autocast;
             the blend stays float32), or ``auto`` (half precision on CUDA, float32 on CPU).
         progress: called with the fraction of tiles done (0..1) after every tile.
@@ -427,12 +435,22 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
         raise Ldr2HdrError(f"tile size must be between 64 and 8192 pixels, got {tile_size}")
     if not mask.any():
         return linear.copy()
+    h, w = mask.shape
+    u = math.ceil(min_side / max(h, w)) if min_side and max(h, w) < min_side else 1
+    if u > 1:
+        big = restore_highlights_learned(
+            np.repeat(np.repeat(linear, u, axis=0), u, axis=1), np.repeat(np.repeat(mask, u, axis=0), u, axis=1),
+            panorama=panorama, tile_size=tile_size, device=device, weights=weights, overlap=overlap,
+            max_side=None, min_side=None, precision=precision, progress=progress)
+        out = big.reshape(h, u, w, u, 3).mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+        keep = mask == 0
+        out[keep] = linear[keep]
+        return out
     device = _resolve_device(device)
     dtype = network_dtype(precision, device)
     model = weights if isinstance(weights, HighlightNet) else load_model(weights, device)
     model = model.to(device).eval()
 
-    h, w = mask.shape
     f = 1 if not max_side or max(h, w) <= max_side else math.ceil(max(h, w) / max_side)
     work_lin, work_mask = (linear, mask) if f == 1 else _area_downsample(linear, mask, f)
     lin_t = torch.from_numpy(work_lin).permute(2, 0, 1)[None]   # a view, no copy

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import split  # noqa: E402
 from ldr2hdr.inference import classical, crf, evaluate, pipeline, synth  # noqa: E402
 from ldr2hdr.inference.crf_net import estimate_crf_learned  # noqa: E402
-from ldr2hdr.inference.highlight_net import WEIGHTS_FILE, model_from_state_dict, restore_highlights_learned  # noqa: E402
+from ldr2hdr.inference.highlight_net import MIN_SIDE, WEIGHTS_FILE, model_from_state_dict, restore_highlights_learned  # noqa: E402
 from ldr2hdr.inference.weights import record_weights_file, sha256_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def _upsample(img: np.ndarray, k: int) -> np.ndarray:
 
 def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_size: int,
         max_side: int | None = 2048, names: list[str] | None = None, upsample: int = 1,
-        methods: tuple[str, ...] = METHODS, crf_weights: Path | None = None) -> dict:
+        methods: tuple[str, ...] = METHODS, crf_weights: Path | None = None, min_side: int | None = MIN_SIDE) -> dict:
     from safetensors.torch import load_file
 
     model = model_from_state_dict(load_file(str(weights)))
@@ -106,7 +106,7 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
                 times["kovaleski2014"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             preds["learned"] = restore_highlights_learned(linear, mask, panorama=pano, weights=model, tile_size=tile_size,
-                                                          max_side=max_side)
+                                                          max_side=max_side, min_side=min_side)
             times["learned"] = time.perf_counter() - t0
             cache: dict = {}
             for method in methods:
@@ -130,6 +130,7 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
                      "inference.evaluate.score. %s" % (max_width, list(CLIP_FRACTIONS), evaluate.ALIGNMENT_STATEMENT)),
         "weights": str(weights),
         "max_side": max_side,
+        "min_side": min_side,
         "upsample": upsample,
         "linearization": "srgb" if crf_weights is None else f"learned CRF estimate ({crf_weights})",
         "references": [p.name for p in files],
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tile-size", type=int, default=512)
     ap.add_argument("--names", default="", help="comma-separated reference names to keep (smoke runs)")
     ap.add_argument("--max-side", type=int, default=2048, help="restore_highlights_learned max_side (0: off)")
+    ap.add_argument("--min-side", type=int, default=MIN_SIDE, help="restore_highlights_learned min_side (0: off)")
     ap.add_argument("--upsample", type=int, default=1,
                     help="upsample the references K times first (how the network's result depends on resolution)")
     ap.add_argument("--threads", type=int, default=1)
@@ -183,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     result = run(args.weights, args.out, args.max_width, args.limit or None, args.tile_size, args.max_side or None,
                  [n for n in args.names.split(',') if n] or None, args.upsample,
-                 tuple(m for m in METHODS if not (args.no_classical and m == "kovaleski2014")), args.learned_crf)
+                 tuple(m for m in METHODS if not (args.no_classical and m == "kovaleski2014")), args.learned_crf,
+                 args.min_side or None)
     table = markdown(result)
     print(table)
     (args.out / "eval.md").write_text(table + "\n")

@@ -251,3 +251,21 @@ def test_pipeline_progress_rises_through_the_network_tiles():
     worker.run_request(worker.Request("reconstruct", {"tile_size": 64, "panorama": "on"}, pixels=ldr),
                        progress=lambda f, m: seen.append(f))
     assert seen == sorted(seen) and len(seen) > 6 and 0.1 <= seen[2] and seen[-1] <= 0.95
+
+
+def test_small_images_are_restored_at_the_trained_scale():
+    # min_side=128 makes a 32x64 panorama run enlarged 2x (64x128, each pixel repeated 2x2)
+    # and area-averaged back: the same numbers as doing that by hand, unclipped pixels exact.
+    lin, mask = _scene(32, 64, seed=4)
+    m = _model()
+    out = restore_highlights_learned(lin, mask, panorama=True, weights=m, min_side=128)
+    big = restore_highlights_learned(np.repeat(np.repeat(lin, 2, 0), 2, 1), np.repeat(np.repeat(mask, 2, 0), 2, 1),
+                                     panorama=True, weights=m, min_side=None)
+    np.testing.assert_allclose(out, big.reshape(32, 2, 64, 2, 3).mean(axis=(1, 3)), rtol=1e-5)
+    np.testing.assert_array_equal(out[mask == 0], lin[mask == 0])
+    direct = restore_highlights_learned(lin, mask, panorama=True, weights=m, min_side=None)
+    assert np.abs(out[mask > 0] - direct[mask > 0]).max() > 1e-3  # the option does something
+    # a 512-wide image is already at the trained scale: the default leaves it alone
+    lin5, mask5 = _scene(64, 512, seed=5)
+    np.testing.assert_array_equal(restore_highlights_learned(lin5, mask5, panorama=False, weights=m),
+                                  restore_highlights_learned(lin5, mask5, panorama=False, weights=m, min_side=None))
