@@ -126,15 +126,12 @@ LDR_MEDIAN = 0.18
 LDR_SIZE = (128, 256)  # H, W: the 1024x512 studio light, 4x4 box-averaged
 
 
-@pytest.fixture(scope="session")
-def ldr_scene(tmp_path_factory):
-    """An LDR panorama made from a real HDR: ``SimpleNamespace(hdr, ldr, path)``.
+#: The lighting test's second, larger scene: 2x2 box-averaged, nearer the 1024-2048 px at which
+#: the highlight network sees real panoramas (LDR_SIZE keeps the operator tests fast).
+LIGHTING_LDR_SIZE = (256, 512)
 
-    ``hdr``: float32 ``128x256x3``, the sunrise studio light scaled so its median
-    luminance is 0.18 (the ground truth, same scale as the LDR's linear values);
-    ``ldr``: its sRGB encoding clipped to [0, 1] and quantized to 8 bits; ``path``: that LDR
-    as a PNG file.
-    """
+
+def _make_ldr_scene(tmp_path_factory, size):
     from types import SimpleNamespace
 
     import numpy as np
@@ -144,7 +141,7 @@ def ldr_scene(tmp_path_factory):
 
     folder = Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
     full = image_io.read_image(folder / "sunrise.exr").pixels
-    h, w = LDR_SIZE
+    h, w = size
     small = full.reshape(h, full.shape[0] // h, w, full.shape[1] // w, 3).mean(axis=(1, 3))
     luminance = small @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
     hdr = (small * (LDR_MEDIAN / np.median(luminance))).astype(np.float32)
@@ -152,6 +149,24 @@ def ldr_scene(tmp_path_factory):
     path = tmp_path_factory.mktemp("ldr") / "sunrise_ldr.png"
     image_io.write_png(path, ldr)
     return SimpleNamespace(hdr=hdr, ldr=ldr, path=path)
+
+
+@pytest.fixture(scope="session")
+def ldr_scene(tmp_path_factory):
+    """An LDR panorama made from a real HDR: ``SimpleNamespace(hdr, ldr, path)``.
+
+    ``hdr``: float32 ``128x256x3``, the sunrise studio light scaled so its median
+    luminance is 0.18 (the ground truth, same scale as the LDR's linear values);
+    ``ldr``: its sRGB encoding clipped to [0, 1] and quantized to 8 bits; ``path``: that LDR
+    as a PNG file.
+    """
+    return _make_ldr_scene(tmp_path_factory, LDR_SIZE)
+
+
+@pytest.fixture(scope="session")
+def lighting_scene(tmp_path_factory):
+    """The same scene as :func:`ldr_scene` at :data:`LIGHTING_LDR_SIZE` (256x512)."""
+    return _make_ldr_scene(tmp_path_factory, LIGHTING_LDR_SIZE)
 
 
 @pytest.fixture
