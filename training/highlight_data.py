@@ -54,7 +54,7 @@ SHARED = ROOT.parent / "shared"
 HDR_ROOT = SHARED / "data" / "hdr"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ldr2hdr.inference import classical, synth  # noqa: E402
+from ldr2hdr.inference import classical, pipeline, synth  # noqa: E402
 from ldr2hdr.inference.image_io import read_image  # noqa: E402
 import split  # noqa: E402
 
@@ -84,11 +84,6 @@ def _read_radiance(path: Path) -> np.ndarray:
     return np.nan_to_num(np.maximum(px, 0.0), nan=0.0, posinf=0.0).astype(np.float32)
 
 
-def _is_panorama(px: np.ndarray) -> bool:
-    h, w = px.shape[:2]
-    return abs(w / h - 2.0) < 0.02
-
-
 def load_references(root: Path = HDR_ROOT) -> list[Reference]:
     """The TRAIN split (never an evaluation file), panoramas at <= 1024x512, flats <= 768 px."""
     refs = []
@@ -96,7 +91,7 @@ def load_references(root: Path = HDR_ROOT) -> list[Reference]:
         assert not split.is_eval(path), path
         px = _read_radiance(path)
         h, w = px.shape[:2]
-        pano = _is_panorama(px)
+        pano = pipeline.is_panorama(px.shape)
         if pano and w > 1024:
             px = _area_resize(px, 512, 1024)
         elif not pano and max(h, w) > FLAT_MAX_SIDE:
@@ -120,7 +115,7 @@ def load_renders(folder: Path) -> list[Reference]:
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop a training run
             logger.warning("skipping %s: %s", path, exc)
             continue
-        if not _is_panorama(px) or float(px.max()) <= 0:
+        if not pipeline.is_panorama(px.shape) or float(px.max()) <= 0:
             logger.warning("skipping %s: not a 2:1 panorama with light", path)
             continue
         refs.append(Reference(path.name, px, True, rendered=True))
