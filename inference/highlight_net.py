@@ -438,11 +438,12 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
     h, w = mask.shape
     u = math.ceil(min_side / max(h, w)) if min_side and max(h, w) < min_side else 1
     if u > 1:
+        big_mask = np.repeat(np.repeat(mask, u, axis=0), u, axis=1)
         big = restore_highlights_learned(
-            np.repeat(np.repeat(linear, u, axis=0), u, axis=1), np.repeat(np.repeat(mask, u, axis=0), u, axis=1),
+            np.repeat(np.repeat(linear, u, axis=0), u, axis=1), big_mask,
             panorama=panorama, tile_size=tile_size, device=device, weights=weights, overlap=overlap,
             max_side=None, min_side=None, precision=precision, progress=progress)
-        out = big.reshape(h, u, w, u, 3).mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+        out, _ = _area_downsample(big, big_mask, u)
         keep = mask == 0
         out[keep] = linear[keep]
         return out
