@@ -136,10 +136,10 @@ def _strength_matching_true_map(map_linear, true_hdr, ldr):
 REQUIRED_GAIN = {"classical": 0.75, "learned": 0.95}
 
 
-@pytest.mark.parametrize("scene", ["ldr_scene", "lighting_scene"])  # 256x128, 512x256
+@pytest.mark.parametrize("ldr_fixture", ["ldr_scene", "lighting_scene"])  # 256x128, 512x256
 @pytest.mark.parametrize("method", ["classical", "learned"])
-def test_reconstruction_lights_the_scene_closer_to_the_truth(addon, request, tmp_path, method, scene):
-    ldr_scene = request.getfixturevalue(scene)
+def test_reconstruction_lights_the_scene_closer_to_the_truth(addon, request, tmp_path, method, ldr_fixture):
+    ldr_scene = request.getfixturevalue(ldr_fixture)
     scene = bpy.context.scene
     _scene_with_diffuse_sphere(scene)
     true_hdr = images.store_image("true_hdr", ldr_scene.hdr)
