@@ -41,7 +41,7 @@ import split  # noqa: E402
 from ldr2hdr.inference import classical, crf, evaluate, pipeline, synth  # noqa: E402
 from ldr2hdr.inference.crf_net import estimate_crf_learned  # noqa: E402
 from ldr2hdr.inference.highlight_net import MIN_SIDE, WEIGHTS_FILE, model_from_state_dict, restore_highlights_learned  # noqa: E402
-from ldr2hdr.inference.weights import record_weights_file, sha256_of  # noqa: E402
+from ldr2hdr.inference.weights import load_manifest, record_weights_file, sha256_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HDR_ROOT = ROOT.parent / "shared" / "data" / "hdr"
@@ -152,6 +152,46 @@ def _init_weights(command: str) -> Path | None:
     return None
 
 
+def _init_lineage(init: Path, manifest: Path) -> dict:
+    """How a fine-tune's starting weights were made, when they are the installed ones.
+
+    Returns ``init_command`` (the command of the manifest entry ``init`` matches) and
+    ``init_lineage`` (every command from the first from-scratch run to that one, oldest
+    first); empty when ``init`` is not the file the manifest describes."""
+    entry = load_manifest(manifest).get("files", {}).get(WEIGHTS_FILE.name)
+    if not entry or not entry.get("command") or entry.get("sha256") != sha256_of(init):
+        return {}
+    before = entry.get("training") or {}
+    earlier = before.get("init_lineage") or ([before["init_command"]] if before.get("init_command") else [])
+    return {"init_command": entry["command"], "init_lineage": [*earlier, entry["command"]]}
+
+
+def _renders_command(folder: Path, count: int) -> str | None:
+    """The render_scenes.py command that makes the first ``count`` renders of ``folder`` again
+    (seeds and sizes from their JSON sidecars); None without sidecars."""
+    folder = Path(folder) if Path(folder).is_absolute() else ROOT / folder
+    metas = []
+    for p in sorted(folder.glob("render_*.json")):
+        try:
+            metas.append(json.loads(p.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    seeds = sorted(int(m["seed"]) for m in metas if "seed" in m)
+    if not seeds or count <= 0:
+        return None
+    cmd = f"python training/render_scenes.py --count {count} --seed {seeds[0]}"
+    size, samples = metas[0].get("size"), metas[0].get("samples")
+    if size and int(size[1]) != 512:
+        cmd += f" --size {int(size[1])}"
+    if samples and int(samples) != 16:
+        cmd += f" --samples {int(samples)}"
+    try:
+        shown = folder.resolve().relative_to(ROOT.resolve())
+    except ValueError:
+        shown = folder
+    return cmd + f" --threads 2 --out {shown}"
+
+
 def markdown(result: dict) -> str:
     lines = ["| method | scope | " + " | ".join(LABELS[k] for k in KEYS) + " |",
              "|---|---|" + "---|" * len(KEYS)]
@@ -200,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         init = _init_weights(train.get("command", ""))
         if init is not None:  # a fine-tune: name the starting weights before they are replaced
             training["init_sha256"] = sha256_of(init)
+            training.update(_init_lineage(init, WEIGHTS_FILE.parent / "manifest.json"))
+        if train.get("renders") and train.get("renders_folder"):
+            renders_cmd = _renders_command(Path(train["renders_folder"]), int(train["renders"]))
+            if renders_cmd:
+                training["renders_command"] = renders_cmd
         data = ("TRAIN split of training/split.py under shared/data/hdr (Poly Haven CC0 panoramas, OpenEXR "
                 "sample images BSD-3, colour-hdri BSD-3); EVAL split and Blender studio lights held out")
         if train.get("renders"):

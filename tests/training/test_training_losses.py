@@ -1,5 +1,6 @@
 """The CRF training loss: the mid-tone log term sees what the linear RMSE hides."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -61,3 +62,28 @@ def test_install_names_the_weights_a_fine_tune_started_from(tmp_path):
     assert eval_highlights._init_weights("python training/train_highlights.py --minutes 90") is None
     assert eval_highlights._init_weights(f"python training/train_highlights.py --init {tmp_path / 'gone'}") is None
     assert eval_highlights._init_weights("python training/train_highlights.py --init") is None
+
+
+def test_install_records_how_the_starting_weights_and_renders_were_made(tmp_path):
+    eval_highlights = pytest.importorskip("eval_highlights")
+    from ldr2hdr.inference.weights import record_weights_file
+
+    start = tmp_path / eval_highlights.WEIGHTS_FILE.name
+    start.write_bytes(b"weights v2")
+    record_weights_file(start, command="train --ft 2", training={"init_command": "train --scratch",
+                                                                  "init_sha256": "ab"})
+    manifest = tmp_path / "manifest.json"
+    got = eval_highlights._init_lineage(start, manifest)
+    assert got == {"init_command": "train --ft 2", "init_lineage": ["train --scratch", "train --ft 2"]}
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"not the installed weights")
+    assert eval_highlights._init_lineage(other, manifest) == {}
+
+    renders = tmp_path / "renders"
+    renders.mkdir()
+    for seed in (1003, 1001, 1002):
+        (renders / f"render_{seed:05d}.json").write_text(json.dumps({"seed": seed, "size": [128, 256], "samples": 16}))
+    (renders / "render_01004.json").write_text("{not json")
+    cmd = eval_highlights._renders_command(renders, 3)
+    assert cmd == f"python training/render_scenes.py --count 3 --seed 1001 --size 256 --threads 2 --out {renders}"
+    assert eval_highlights._renders_command(tmp_path / "empty", 3) is None
