@@ -49,8 +49,15 @@ LUMA = torch.tensor([0.2126, 0.7152, 0.0722])
 MIN_REGION_PIXELS = 4
 
 
+def _stops_error(d: torch.Tensor, under_weight: float) -> torch.Tensor:
+    """``|d|`` for a log energy ratio ``d``, with too little energy (``d < 0``) costing
+    ``under_weight`` times more: above 1 the optimum moves from the median of the plausible
+    energies towards an upper quantile (``under_weight / (1 + under_weight)``)."""
+    return torch.where(d < 0, -under_weight * d, d)
+
+
 def compute_losses(model: HighlightNet, batch: dict[str, torch.Tensor], wrap: bool,
-                   energy_weight: float = 1.0) -> dict[str, torch.Tensor]:
+                   energy_weight: float = 1.0, under_weight: float = 1.0) -> dict[str, torch.Tensor]:
     lin, mask, tgt, wt, labels = (batch[k] for k in ("linear", "mask", "target", "weight", "labels"))
     ctx = model.context(lin, mask, wrap)
     y = model(lin, mask, ctx, wrap)
@@ -76,12 +83,13 @@ def compute_losses(model: HighlightNet, batch: dict[str, torch.Tensor], wrap: bo
     r_tgt = torch.zeros(b * n_lab, device=lin.device).index_add_(0, ids, e_tgt.flatten())
     keep = (size >= MIN_REGION_PIXELS) & (torch.arange(b * n_lab, device=lin.device) % n_lab != 0) & (r_tgt > 0)
     if bool(keep.any()):
-        region = (torch.log(r_out[keep] + 1e-12) - torch.log(r_tgt[keep])).abs().mean()
+        region = _stops_error(torch.log(r_out[keep] + 1e-12) - torch.log(r_tgt[keep]), under_weight).mean()
     else:
         region = lin.new_zeros(())
     tot_out, tot_tgt = e_out.sum(1), e_tgt.sum(1)
     ok = tot_tgt > 0
-    total = (torch.log(tot_out[ok] + 1e-12) - torch.log(tot_tgt[ok])).abs().mean() if bool(ok.any()) else lin.new_zeros(())
+    total = (_stops_error(torch.log(tot_out[ok] + 1e-12) - torch.log(tot_tgt[ok]), under_weight).mean()
+             if bool(ok.any()) else lin.new_zeros(()))
     energy = 0.5 * (region + total)
     return {"l1": l1, "energy": energy, "grad": grad, "loss": l1 + energy_weight * energy + 0.5 * grad}
 
@@ -99,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage1-fraction", type=float, default=0.08)
     ap.add_argument("--batch", type=int, default=16, help="crops per batch (128x128)")
     ap.add_argument("--pano-batch", type=int, default=2, help="whole panoramas per batch (512x256)")
+    ap.add_argument("--under-weight", type=float, default=1.0,
+                    help="energy term: cost of too little energy relative to too much (1: symmetric, "
+                         "as for the committed weights)")
     ap.add_argument("--energy-weight", type=float, default=2.0,
                     help="weight of the region/total energy term against the log L1 (lighting needs the energy)")
     ap.add_argument("--pano-every", type=int, default=4, help="every Nth step is a panorama batch")
@@ -201,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        losses = compute_losses(model, batch, wrap=(kind == "pano"), energy_weight=args.energy_weight)
+        losses = compute_losses(model, batch, wrap=(kind == "pano"), energy_weight=args.energy_weight,
+                                under_weight=args.under_weight)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

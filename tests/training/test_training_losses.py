@@ -87,3 +87,39 @@ def test_install_records_how_the_starting_weights_and_renders_were_made(tmp_path
     cmd = eval_highlights._renders_command(renders, 3)
     assert cmd == f"python training/render_scenes.py --count 3 --seed 1001 --size 256 --threads 2 --out {renders}"
     assert eval_highlights._renders_command(tmp_path / "empty", 3) is None
+
+
+class _ConstantNet(torch.nn.Module):
+    """Predicts one log radiance everywhere (stands in for the highlight network)."""
+
+    def __init__(self, log_value: float):
+        super().__init__()
+        self.log_value = log_value
+
+    def context(self, linear, mask, wrap):
+        return None
+
+    def forward(self, linear, mask, context, wrap=False):
+        return torch.full_like(linear, self.log_value)
+
+
+def _one_region_batch(truth: float) -> dict:
+    lin = torch.full((1, 3, 16, 16), 0.2)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1.0
+    lin = lin * (1 - mask) + mask
+    labels = (mask[0, 0] > 0).int()
+    return {"linear": lin, "mask": mask, "target": lin * (1 - mask) + truth * mask,
+            "weight": torch.ones(1, 1, 16, 16), "labels": labels[None]}
+
+
+def test_under_weight_makes_too_little_energy_cost_more():
+    train_highlights = pytest.importorskip("train_highlights")
+    batch = _one_region_batch(4.0)
+    under, over = _ConstantNet(float(np.log(2.0))), _ConstantNet(float(np.log(8.0)))
+    e = {(name, w): float(train_highlights.compute_losses(net, batch, False, under_weight=w)["energy"])
+         for name, net in (("under", under), ("over", over)) for w in (1.0, 2.0)}
+    # one stop off either way: ln 2 for the region and for the total, averaged
+    assert e["under", 1.0] == pytest.approx(np.log(2.0), rel=1e-4) == pytest.approx(e["over", 1.0], rel=1e-4)
+    assert e["under", 2.0] == pytest.approx(2 * np.log(2.0), rel=1e-4)
+    assert e["over", 2.0] == pytest.approx(e["over", 1.0], rel=1e-6)
