@@ -167,7 +167,8 @@ def _pipeline_method(method: str) -> tuple[MethodFn, Callable[[], object]]:
     def run(ldr: np.ndarray, info: dict):
         from . import pipeline
 
-        settings = pipeline.Settings(method=method, panorama="on" if info.get("panorama") else "off")
+        settings = pipeline.Settings(method=method, panorama="on" if info.get("panorama") else "off",
+                                     weights_dir=str(info.get("weights_dir") or ""))
         result = pipeline.run(ldr, settings)
         return result.hdr, result.inverse_crf
 
@@ -374,6 +375,7 @@ def evaluate(
     codecs: tuple[str, ...] | None = None,
     curves: list[str] | None = None,
     shard: tuple[int, int] | None = None,
+    weights_dir: str | Path | None = None,
 ) -> dict:
     """Run the protocol and write ``results.json`` and ``results.md`` into ``out_dir``.
 
@@ -393,6 +395,9 @@ def evaluate(
             as given for every reference).
         shard: ``(i, n)`` evaluates only references ``i, i+n, i+2n, ...`` (0-based), so n
             processes can share the work; :func:`merge_results` joins their outputs.
+        weights_dir: a folder of candidate model weights with its own ``manifest.json``
+            (``pipeline.Settings.weights_dir``) for the ldr2hdr methods, so a candidate is
+            scored without replacing the bundled ``weights/`` under a running evaluation.
 
     Returns:
         The summary dict (also written as JSON): ``config``, ``references``, ``rows``,
@@ -446,7 +451,7 @@ def evaluate(
         for curve in ref_curves:
             for clip in clip_fractions:
                 for codec in codecs:
-                    rows += _run_sample(ref, curve, clip, codec, runnable, dorf_file, seed)
+                    rows += _run_sample(ref, curve, clip, codec, runnable, dorf_file, seed, weights_dir)
         logger.info("evaluated %s (%d rows so far)", ref.label, len(rows))
 
     summary = {
@@ -460,6 +465,7 @@ def evaluate(
             "dorf_test_curves": dorf_names,
             "seed": seed,
             "shard": list(shard) if shard else None,
+            "weights_dir": str(weights_dir) if weights_dir else None,
             "alignment": ALIGNMENT_STATEMENT,
             "python": platform.python_version(),
         },
@@ -559,7 +565,7 @@ def _unavailable_reason(spec: MethodSpec) -> str | None:
 
 
 def _run_sample(ref: Reference, curve: str, clip: float, codec: str, specs: list[MethodSpec],
-                dorf_file: Path, seed: int) -> list[dict]:
+                dorf_file: Path, seed: int, weights_dir: str | Path | None = None) -> list[dict]:
     rng = np.random.default_rng(_stable_int(seed, ref.label, curve, clip, codec))
     ldr, info = synth.synthesize(ref.pixels, curve, clip, codec, rng, dorf_path=dorf_file)
     base = {
@@ -571,7 +577,7 @@ def _run_sample(ref: Reference, curve: str, clip: float, codec: str, specs: list
         "clip_fraction_actual": info["clip_fraction"],
         "codec": codec,
     }
-    method_info = {"panorama": ref.panorama, "codec": codec, "bits": 8}
+    method_info = {"panorama": ref.panorama, "codec": codec, "bits": 8, "weights_dir": weights_dir}
     rows = []
     cache: dict = {}
     for spec in specs:
@@ -723,6 +729,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--list-methods", action="store_true", help="list the registered methods and exit")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="evaluate only every N-th reference starting at I (run N processes, then --merge)")
+    parser.add_argument("--weights-dir", default=None, metavar="DIR",
+                        help="candidate model weights (a folder with its own manifest.json) for the ldr2hdr "
+                             "methods instead of the bundled weights/")
     parser.add_argument("--merge", nargs="+", default=None, metavar="RESULTS_JSON",
                         help="join results.json files of shards or method subsets into --out")
     return parser
@@ -762,6 +771,7 @@ def run_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         exclude_training=not args.include_training,
         shard=shard,
+        weights_dir=getattr(args, "weights_dir", None),
     )
     sys.stdout.write(markdown_report(summary))
     errors = sum(1 for r in summary["rows"] if r.get("status") != "ok")

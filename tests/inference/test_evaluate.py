@@ -85,7 +85,7 @@ def test_results_are_deterministic(tiny_light, tmp_path):
 
 def test_custom_method_plugs_in_and_unavailable_is_reported(tiny_light, tmp_path):
     def perfect_curve(ldr, info):
-        assert set(info) == {"panorama", "codec", "bits"}  # no ground truth leaks to methods
+        assert set(info) == {"panorama", "codec", "bits", "weights_dir"}  # no ground truth leaks to methods
         return np.power(ldr, 2.2), np.linspace(0, 1, 1024) ** 2.2
 
     def missing():
@@ -231,3 +231,22 @@ def test_shards_and_method_subsets_merge_into_the_whole(tiny_light, tmp_path):
     assert (tmp_path / "m" / "results.md").is_file()
     with pytest.raises(evaluate.Ldr2HdrError):
         evaluate.evaluate(refs, ["srgb-clip"], tmp_path / "x", shard=(2, 2), **kw)
+
+
+def test_candidate_weights_folder_is_used_instead_of_the_bundled_weights(tiny_light, tmp_path):
+    import shutil
+
+    bundled = Path(evaluate.__file__).resolve().parents[1] / "weights"
+    cand = tmp_path / "candidate"
+    cand.mkdir()
+    shutil.copyfile(bundled / "manifest.json", cand / "manifest.json")
+    shutil.copyfile(bundled / "highlight_net.safetensors", cand / "highlight_net.safetensors")
+    kw = dict(max_width=128, clip_fractions=(0.05,), codecs=("png",), curves=["srgb"])
+    same = evaluate.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "same", weights_dir=cand, **kw)
+    assert same["config"]["weights_dir"] == str(cand)
+    assert [r["status"] for r in same["rows"]] == ["ok"]
+    data = bytearray((cand / "highlight_net.safetensors").read_bytes())
+    data[-1] ^= 0xFF  # no longer the file its manifest describes: the run must refuse it
+    (cand / "highlight_net.safetensors").write_bytes(bytes(data))
+    bad = evaluate.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "bad", weights_dir=cand, **kw)
+    assert bad["rows"][0]["status"].startswith("error") and "sha256" in bad["rows"][0]["status"]
