@@ -771,7 +771,7 @@ def run_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         exclude_training=not args.include_training,
         shard=shard,
-        weights_dir=getattr(args, "weights_dir", None),
+        weights_dir=args.weights_dir,
     )
     sys.stdout.write(markdown_report(summary))
     errors = sum(1 for r in summary["rows"] if r.get("status") != "ok")

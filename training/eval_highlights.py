@@ -152,14 +152,15 @@ def _init_weights(command: str) -> Path | None:
     return None
 
 
-def _init_lineage(init: Path, manifest: Path) -> dict:
-    """How a fine-tune's starting weights were made, when they are the installed ones.
+def _init_lineage(init_sha256: str, manifest: Path) -> dict:
+    """How a fine-tune's starting weights (sha256 ``init_sha256``) were made, when they are
+    the installed ones.
 
-    Returns ``init_command`` (the command of the manifest entry ``init`` matches) and
+    Returns ``init_command`` (the command of the manifest entry with that sha256) and
     ``init_lineage`` (every command from the first from-scratch run to that one, oldest
-    first); empty when ``init`` is not the file the manifest describes."""
+    first); empty when the manifest describes another file."""
     entry = load_manifest(manifest).get("files", {}).get(WEIGHTS_FILE.name)
-    if not entry or not entry.get("command") or entry.get("sha256") != sha256_of(init):
+    if not entry or not entry.get("command") or entry.get("sha256") != init_sha256:
         return {}
     before = entry.get("training") or {}
     earlier = before.get("init_lineage") or ([before["init_command"]] if before.get("init_command") else [])
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         init = _init_weights(train.get("command", ""))
         if init is not None:  # a fine-tune: name the starting weights before they are replaced
             training["init_sha256"] = sha256_of(init)
-            training.update(_init_lineage(init, WEIGHTS_FILE.parent / "manifest.json"))
+            training.update(_init_lineage(training["init_sha256"], WEIGHTS_FILE.parent / "manifest.json"))
         if train.get("renders") and train.get("renders_folder"):
             renders_cmd = _renders_command(Path(train["renders_folder"]), int(train["renders"]))
             if renders_cmd:

@@ -66,18 +66,18 @@ def test_install_names_the_weights_a_fine_tune_started_from(tmp_path):
 
 def test_install_records_how_the_starting_weights_and_renders_were_made(tmp_path):
     eval_highlights = pytest.importorskip("eval_highlights")
-    from ldr2hdr.inference.weights import record_weights_file
+    from ldr2hdr.inference.weights import record_weights_file, sha256_of
 
     start = tmp_path / eval_highlights.WEIGHTS_FILE.name
     start.write_bytes(b"weights v2")
     record_weights_file(start, command="train --ft 2", training={"init_command": "train --scratch",
                                                                   "init_sha256": "ab"})
     manifest = tmp_path / "manifest.json"
-    got = eval_highlights._init_lineage(start, manifest)
+    got = eval_highlights._init_lineage(sha256_of(start), manifest)
     assert got == {"init_command": "train --ft 2", "init_lineage": ["train --scratch", "train --ft 2"]}
     other = tmp_path / "other.safetensors"
     other.write_bytes(b"not the installed weights")
-    assert eval_highlights._init_lineage(other, manifest) == {}
+    assert eval_highlights._init_lineage(sha256_of(other), manifest) == {}
 
     renders = tmp_path / "renders"
     renders.mkdir()
