@@ -404,9 +404,13 @@ def evaluate(
         ``summary`` (``by_method``, ``by_method_family``), ``unavailable_methods``.
 
     Raises:
-        Ldr2HdrError: no references found, or an unknown method name.
+        Ldr2HdrError: no references found, an unknown method name, or a ``weights_dir``
+            that is not a folder.
     """
     t_start = time.perf_counter()
+    if weights_dir and not Path(weights_dir).is_dir():
+        # once, before any work: otherwise every sample of a long run records the same error row
+        raise Ldr2HdrError("weights folder not found", weights_dir)
     mode = "quick" if quick else ("full" if full else "standard")
     specs = [get_method(m) for m in methods]
     paths = default_reference_paths() if ref_dirs is None else find_references(ref_dirs,

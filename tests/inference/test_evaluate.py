@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldr2hdr.inference import evaluate, metrics
+from ldr2hdr.inference import cli, evaluate, metrics
 from ldr2hdr.inference.errors import Ldr2HdrError
 from ldr2hdr.training import split
 
@@ -229,7 +229,7 @@ def test_shards_and_method_subsets_merge_into_the_whole(tiny_light, tmp_path):
         assert merged["summary"]["by_method"][method]["pu21_psnr"]["mean"] == pytest.approx(
             whole["summary"]["by_method"][method]["pu21_psnr"]["mean"])
     assert (tmp_path / "m" / "results.md").is_file()
-    with pytest.raises(evaluate.Ldr2HdrError):
+    with pytest.raises(Ldr2HdrError):
         evaluate.evaluate(refs, ["srgb-clip"], tmp_path / "x", shard=(2, 2), **kw)
 
 
@@ -250,3 +250,14 @@ def test_candidate_weights_folder_is_used_instead_of_the_bundled_weights(tiny_li
     (cand / "highlight_net.safetensors").write_bytes(bytes(data))
     bad = evaluate.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "bad", weights_dir=cand, **kw)
     assert bad["rows"][0]["status"].startswith("error") and "sha256" in bad["rows"][0]["status"]
+
+
+def test_missing_candidate_weights_folder_is_one_error_before_any_sample(tiny_light, tmp_path, capsys):
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(Ldr2HdrError, match="weights folder not found"):
+        evaluate.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "out", weights_dir=missing,
+                          max_width=128, clip_fractions=(0.05,), codecs=("png",), curves=["srgb"])
+    assert not (tmp_path / "out" / "results.json").exists()
+    rc = cli.main(["eval", str(tiny_light), "--weights-dir", str(missing), "--out", str(tmp_path / "cli")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and str(missing) in err[0] and "weights folder not found" in err[0]
