@@ -408,9 +408,12 @@ def evaluate(
             that is not a folder.
     """
     t_start = time.perf_counter()
-    if weights_dir and not Path(weights_dir).is_dir():
-        # once, before any work: otherwise every sample of a long run records the same error row
-        raise Ldr2HdrError("weights folder not found", weights_dir)
+    if weights_dir:
+        from . import pipeline
+
+        # the pipeline's own settings check, once before any work: otherwise every sample of a
+        # long run records the same error row
+        pipeline.Settings(weights_dir=str(weights_dir))
     mode = "quick" if quick else ("full" if full else "standard")
     specs = [get_method(m) for m in methods]
     paths = default_reference_paths() if ref_dirs is None else find_references(ref_dirs,
