@@ -3,8 +3,8 @@
 Every training script must take its images from :func:`train_files` (or check
 :func:`is_eval`) so that no evaluation reference is ever trained on.
 
-* ``/work/shared/data/hdr`` (47 files): the names in :data:`EVAL_SPLIT` (14 files, 30 %)
-  are evaluation-only, the names in :data:`TRAIN_SPLIT` are for training. The evaluation
+* ``/work/shared/data/hdr`` (47 files at first): the names in :data:`EVAL_SPLIT` (14 files, 30 %)
+  were evaluation-only, the names in :data:`TRAIN_SPLIT` are for training. The evaluation
   list was picked by hand, not by hash, because a 30 % hash split of so few files left
   out every sunlit panorama; it covers what the tool must handle:
   - outdoor panoramas with a clipped sun: venice_sunset, rooitou_park, hilly_terrain_01
@@ -17,6 +17,13 @@ Every training script must take its images from :func:`train_files` (or check
   Training keeps sunlit scenes too (chinese_garden, immenstadter_horn, modern_buildings_2),
   the studios, CandleGlass and the two ``IMG_2601`` renderings of one scene (kept together
   so the same scene is never on both sides).
+* The 75 Poly Haven panoramas added on 2026-12-02 (categories from the notes column of
+  ``SOURCES.md``) were assigned by hand too, 23 of them (31 %) to evaluation, with every
+  category on both sides: suns 9 of 31 (the three ``kloofendal_*`` days together), studios
+  5 of 15, night 3 of 8, indoor lamps 2 of 7, overcast 2 of 8, other 2 of 6. Scenes shot
+  at one place stay on one side (``palermo_*``, ``kloppenheim_*``, ``wide_street_*``,
+  ``peppermint_powerplant*`` and ``christmas_photo_studio_*`` are all training).
+  In all: 37 of 122 files (30 %) are evaluation-only.
 * Blender's studio lights (``bpy/<version>/datafiles/studiolights/world/*.exr``) are
   always evaluation-only.
 * A file name not listed anywhere (data added later) is decided by a stable hash:
@@ -61,6 +68,35 @@ EVAL_SPLIT: tuple[str, ...] = (
     "StillLife.exr",
     "MtTamNorth_RGB.exr",
     "Bonita.exr",
+    # added 2026-12-02: sun
+    "evening_meadow_1k.hdr",
+    "industrial_sunset_02_1k.hdr",
+    "kloofendal_28d_misty_1k.hdr",
+    "kloofendal_43d_clear_1k.hdr",
+    "kloofendal_48d_partly_cloudy_puresky_1k.hdr",
+    "quarry_02_1k.hdr",
+    "rural_asphalt_road_1k.hdr",
+    "spruit_sunrise_1k.hdr",
+    "syferfontein_18d_clear_puresky_1k.hdr",
+    # added 2026-12-02: studio
+    "colorful_studio_1k.hdr",
+    "cyclorama_hard_light_1k.hdr",
+    "photo_studio_01_1k.hdr",
+    "studio_small_07_1k.hdr",
+    "studio_small_09_1k.hdr",
+    # added 2026-12-02: night
+    "rogland_clear_night_1k.hdr",
+    "shanghai_bund_1k.hdr",
+    "vignaioli_night_1k.hdr",
+    # added 2026-12-02: indoor lamps
+    "comfy_cafe_1k.hdr",
+    "fireplace_1k.hdr",
+    # added 2026-12-02: overcast
+    "skidpan_1k.hdr",
+    "spree_bank_1k.hdr",
+    # added 2026-12-02: other
+    "sunset_fairway_1k.exr",
+    "urban_street_01_1k.hdr",
 )
 
 TRAIN_SPLIT: tuple[str, ...] = (
@@ -99,6 +135,64 @@ TRAIN_SPLIT: tuple[str, ...] = (
     "StarField_RGB.exr",
     "IMG_2601_Blend.exr",
     "IMG_2601_LCHab.exr",
+    # added 2026-12-02: indoor-lamps
+    "aft_lounge_1k.hdr",
+    "artist_workshop_1k.hdr",
+    "old_hall_1k.exr",
+    "parking_garage_1k.hdr",
+    "peppermint_powerplant_2_1k.hdr",
+    # added 2026-12-02: night
+    "blaubeuren_night_1k.hdr",
+    "preller_drive_1k.hdr",
+    "rooftop_night_1k.hdr",
+    "sandsloot_1k.hdr",
+    "satara_night_no_lamps_1k.hdr",
+    # added 2026-12-02: other
+    "blue_grotto_1k.hdr",
+    "cave_wall_1k.hdr",
+    "piazza_bologni_1k.hdr",
+    "wasteland_clouds_puresky_1k.hdr",
+    # added 2026-12-02: overcast
+    "dresden_square_1k.hdr",
+    "evening_road_01_puresky_1k.hdr",
+    "kloppenheim_06_puresky_1k.hdr",
+    "palermo_sidewalk_1k.hdr",
+    "palermo_square_1k.hdr",
+    "roof_garden_1k.hdr",
+    # added 2026-12-02: studio
+    "blue_photo_studio_1k.hdr",
+    "christmas_photo_studio_05_1k.hdr",
+    "christmas_photo_studio_06_1k.hdr",
+    "neon_photostudio_1k.hdr",
+    "photo_studio_loft_hall_512.hdr",
+    "studio_small_01_1k.hdr",
+    "studio_small_02_1k.hdr",
+    "studio_small_04_1k.hdr",
+    "studio_small_08_1k.hdr",
+    "white_home_studio_1k.hdr",
+    # added 2026-12-02: sun
+    "autumn_field_puresky_1k.hdr",
+    "belfast_farmhouse_1k.hdr",
+    "between_bridges_1k.hdr",
+    "crystal_falls_1k.hdr",
+    "delta_2_1k.exr",
+    "drakensberg_solitary_mountain_1k.hdr",
+    "dry_cracked_lake_1k.hdr",
+    "dry_hay_field_1k.hdr",
+    "fouriesburg_mountain_midday_1k.hdr",
+    "future_parking_1k.hdr",
+    "gamrig_1k.hdr",
+    "kloppenheim_02_1k.exr",
+    "limpopo_golf_course_1k.hdr",
+    "rustig_koppie_puresky_1k.hdr",
+    "snowy_field_1k.hdr",
+    "studio_garden_1k.hdr",
+    "sunflowers_puresky_1k.hdr",
+    "ulmer_muenster_1k.exr",
+    "umhlanga_sunrise_1k.hdr",
+    "versveldpas_1k.exr",
+    "wide_street_01_1k.exr",
+    "wide_street_02_1k.exr",
 )
 
 _EVAL = frozenset(EVAL_SPLIT)
