@@ -2,7 +2,7 @@
 
 Public entry points live in submodules: ``pipeline.run`` (the whole chain), ``crf``
 (camera curves), ``classical`` (non-learned steps), ``image_io`` (OpenImageIO reading and
-atomic writing), ``evaluate`` (the measuring stick) and ``cli`` (the command line).
+atomic writing) and ``cli`` (the command line). The measuring stick is ``ldr2hdr.evaluation``.
 """
 
 __version__ = "0.1.0"

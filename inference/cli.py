@@ -98,12 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     for step, text in STEP_HELP.items():
         p = sub.add_parser(step, help=text, description=text)
         _add_common(p, step)
-    from . import evaluate
+    from ..evaluation import harness
 
     pe = sub.add_parser("eval", help="score methods on HDR references (synthesized LDR inputs)",
                         description="Evaluation harness: synthesize LDR inputs from HDR references, run each "
                                     "method and baseline, and write a markdown table and JSON.")
-    evaluate.add_eval_arguments(pe)
+    harness.add_eval_arguments(pe)
     pd = sub.add_parser("demo", help="reconstruct a real HDR panorama shipped inside Blender's bpy wheel",
                         description="Takes a real HDR panorama from the bpy wheel (default: sunrise), renders "
                                     "it to an 8-bit JPEG through Blender's Filmic tone curve, reconstructs it and "
@@ -378,9 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "eval":
-            from . import evaluate
+            from ..evaluation import harness
 
-            return evaluate.run_eval(args)
+            return harness.run_eval(args)
         if args.command == "demo":
             return run_demo(args)
         return run_batch(args.command, args)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import image_io, synth
+from ..evaluation import synth
+from . import image_io
 from .errors import Ldr2HdrError
 
 DEMO_CLIP_FRACTION = 0.03

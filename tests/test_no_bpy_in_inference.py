@@ -1,4 +1,4 @@
-"""``ldr2hdr`` and every module of ``ldr2hdr.inference`` import without bpy.
+"""``ldr2hdr`` and every module of ``ldr2hdr.inference`` and ``ldr2hdr.evaluation`` import without bpy.
 
 Runs in a fresh interpreter: the Blender tests import bpy into the pytest
 process, which would hide a stray ``import bpy`` here.
@@ -14,6 +14,8 @@ import pytest
 
 SOURCE_DIR = Path(__file__).resolve().parents[1]
 BLENDER_MODULES = {"bpy", "_bpy", "bpy_types", "bpy_extras", "mathutils", "bmesh", "addon_utils"}
+#: Packages that must work without Blender: the core and the measuring stick.
+BPY_FREE_PACKAGES = ("inference", "evaluation")
 
 _CHILD = r"""
 import importlib, json, pkgutil, sys
@@ -33,21 +35,24 @@ ui_modules = {"ldr2hdr.preferences", "ldr2hdr.operators", "ldr2hdr.nodes"} & set
 if ui_modules:
     raise SystemExit("importing ldr2hdr imported Blender modules: %s" % sorted(ui_modules))
 
-import ldr2hdr.inference
-imported = ["ldr2hdr", "ldr2hdr.inference"]
-for info in pkgutil.walk_packages(ldr2hdr.inference.__path__, prefix="ldr2hdr.inference."):
-    if info.name.endswith(".__main__"):  # importing it would run the command line
-        continue
-    importlib.import_module(info.name)
-    imported.append(info.name)
+imported = ["ldr2hdr"]
+for package in BPY_FREE_PACKAGES:
+    module = importlib.import_module("ldr2hdr." + package)
+    imported.append(module.__name__)
+    for info in pkgutil.walk_packages(module.__path__, prefix=module.__name__ + "."):
+        if info.name.endswith(".__main__"):  # importing it would run the command line
+            continue
+        importlib.import_module(info.name)
+        imported.append(info.name)
 print(json.dumps({"imported": imported, "package_dir": ldr2hdr.__path__[0]}))
 """
 
 
-def test_package_and_inference_import_with_bpy_blocked(tmp_path):
+def test_package_inference_and_evaluation_import_with_bpy_blocked(tmp_path):
     # cwd outside the checkout so "ldr2hdr" resolves through the installed package.
     result = subprocess.run(
-        [sys.executable, "-c", f"BLENDER_MODULES = {sorted(BLENDER_MODULES)!r}\n{_CHILD}"],
+        [sys.executable, "-c",
+         f"BLENDER_MODULES = {sorted(BLENDER_MODULES)!r}\nBPY_FREE_PACKAGES = {BPY_FREE_PACKAGES!r}\n{_CHILD}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -58,10 +63,10 @@ def test_package_and_inference_import_with_bpy_blocked(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert Path(report["package_dir"]).resolve() == SOURCE_DIR
 
-    inference_dir = SOURCE_DIR / "inference"
     on_disk = {
-        "ldr2hdr.inference." + ".".join(path.relative_to(inference_dir).with_suffix("").parts)
-        for path in inference_dir.rglob("*.py")
+        f"ldr2hdr.{package}." + ".".join(path.relative_to(SOURCE_DIR / package).with_suffix("").parts)
+        for package in BPY_FREE_PACKAGES
+        for path in (SOURCE_DIR / package).rglob("*.py")
         if path.name not in ("__init__.py", "__main__.py") and "__pycache__" not in path.parts
     }
     assert on_disk <= set(report["imported"]), sorted(on_disk - set(report["imported"]))
@@ -79,10 +84,10 @@ def _imported_top_level_names(path: Path):
 
 @pytest.mark.parametrize(
     "path",
-    sorted((SOURCE_DIR / "inference").rglob("*.py")),
+    sorted(path for package in BPY_FREE_PACKAGES for path in (SOURCE_DIR / package).rglob("*.py")),
     ids=lambda p: p.relative_to(SOURCE_DIR).as_posix(),
 )
-def test_inference_source_never_imports_blender_modules(path):
+def test_bpy_free_source_never_imports_blender_modules(path):
     # Also catches imports guarded by try/except or hidden in functions, which
     # the import test above cannot see.
     assert not set(_imported_top_level_names(path)) & BLENDER_MODULES

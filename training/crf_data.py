@@ -47,7 +47,8 @@ NUS_DIR = DATA / "crf" / "nus_camera_models"
 sys.path.insert(0, str(ROOT / "training"))
 import split  # noqa: E402  (training/split.py, standard library + numpy only)
 
-from ldr2hdr.inference import crf, crf_net, synth  # noqa: E402
+from ldr2hdr.evaluation import synth  # noqa: E402
+from ldr2hdr.inference import crf, crf_net  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ class Scene:
 
 def load_training_scenes(root: Path = HDR_ROOT, max_width: int = 1024) -> list[Scene]:
     """Training HDRs (never an evaluation file), downsized to ``max_width`` for speed."""
-    from ldr2hdr.inference.evaluate import read_hdr
+    from ldr2hdr.evaluation.harness import read_hdr
 
     scenes = []
     for path in split.train_files(root):

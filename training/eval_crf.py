@@ -49,8 +49,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 import split  # noqa: E402
 
-from ldr2hdr.inference import crf, crf_net, metrics, synth  # noqa: E402
-from ldr2hdr.inference.evaluate import read_hdr  # noqa: E402
+from ldr2hdr.evaluation import metrics, synth  # noqa: E402
+from ldr2hdr.evaluation.harness import read_hdr  # noqa: E402
+from ldr2hdr.inference import crf, crf_net  # noqa: E402
 from ldr2hdr.inference.weights import load_manifest, record_weights_file  # noqa: E402
 
 HDR_ROOT = ROOT.parent / "shared" / "data" / "hdr"

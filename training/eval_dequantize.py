@@ -25,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ldr2hdr.inference import classical, crf, evaluate, synth
+from ldr2hdr.evaluation import harness as evaluate, synth
+from ldr2hdr.inference import classical, crf
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@
 Protocol: the evaluation references (training/split.py: EVAL_SPLIT files under
 ../shared/data/hdr plus Blender's studio lights), area-downsampled to at most 1024 px
 wide; LDR inputs synthesized with sRGB, 8-bit PNG, 2 % and 8 % clipping
-(inference/synth.py); linearized as the pipeline does (dequantize + sRGB decode, soft
+(evaluation/synth.py); linearized as the pipeline does (dequantize + sRGB decode, soft
 saturation mask; with ``--learned-crf`` the learned CRF estimate replaces the true sRGB
 curve, as in the default pipeline, so its curve errors show up in the highlight energy).
 Methods get only those pixels:
@@ -14,7 +14,7 @@ Methods get only those pixels:
 * ``kovaleski2014``: the pipeline's classical step (Kovaleski-Oliveira expand map);
 * ``learned``: :func:`inference.highlight_net.restore_highlights_learned`.
 
-Scoring: ``inference.evaluate.score`` (alignment and metrics of the project harness:
+Scoring: ``evaluation.harness.score`` (alignment and metrics of the project harness:
 clipped energy in stops, irradiance error for panoramas, SI log2 RMSE inside the clip
 mask, PU21-PSNR). Writes ``runs/highlights/eval.json`` and prints a markdown table.
 
@@ -38,7 +38,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import split  # noqa: E402
-from ldr2hdr.inference import classical, crf, evaluate, pipeline, synth  # noqa: E402
+from ldr2hdr.evaluation import harness as evaluate, synth  # noqa: E402
+from ldr2hdr.inference import classical, crf, pipeline  # noqa: E402
 from ldr2hdr.inference.crf_net import estimate_crf_learned  # noqa: E402
 from ldr2hdr.inference.highlight_net import MIN_SIDE, WEIGHTS_FILE, model_from_state_dict, restore_highlights_learned  # noqa: E402
 from ldr2hdr.inference.weights import load_manifest, record_weights_file, sha256_of  # noqa: E402
@@ -127,7 +128,7 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
     result = {
         "protocol": ("EVAL split (training/split.py) + Blender studio lights, <= %d px wide; synth.synthesize "
                      "srgb, png, clip %s; pipeline.linearize (dequantize + sRGB, soft mask 0.95); scored with "
-                     "inference.evaluate.score. %s" % (max_width, list(CLIP_FRACTIONS), evaluate.ALIGNMENT_STATEMENT)),
+                     "evaluation.harness.score. %s" % (max_width, list(CLIP_FRACTIONS), evaluate.ALIGNMENT_STATEMENT)),
         "weights": str(weights),
         "max_side": max_side,
         "min_side": min_side,

@@ -1,6 +1,6 @@
 """Evaluate reconstruction methods on the held-out HDR references.
 
-Thin wrapper over :mod:`ldr2hdr.inference.evaluate` (the same code as ``ldr2hdr eval``)::
+Thin wrapper over :mod:`ldr2hdr.evaluation.harness` (the same code as ``ldr2hdr eval``)::
 
     python training/evaluate.py --quick                 # a few minutes on 2 CPU cores
     python training/evaluate.py                         # standard protocol (3 DoRF curves per image)
@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from ldr2hdr.inference.evaluate import add_eval_arguments, run_eval
+from ldr2hdr.evaluation.harness import add_eval_arguments, run_eval
 
 
 def main(argv: list[str] | None = None) -> int:

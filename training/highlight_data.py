@@ -54,7 +54,8 @@ SHARED = ROOT.parent / "shared"
 HDR_ROOT = SHARED / "data" / "hdr"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ldr2hdr.inference import classical, pipeline, synth  # noqa: E402
+from ldr2hdr.evaluation import synth  # noqa: E402
+from ldr2hdr.inference import classical, pipeline  # noqa: E402
 from ldr2hdr.inference.image_io import read_image  # noqa: E402
 import split  # noqa: E402
 

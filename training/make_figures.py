@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from ldr2hdr.inference import crf, demo, image_io, pipeline, synth
+from ldr2hdr.evaluation import synth
+from ldr2hdr.inference import crf, demo, image_io, pipeline
 from ldr2hdr.inference.classical import luminance
 
 ROOT = Path(__file__).resolve().parents[1]

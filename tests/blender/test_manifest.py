@@ -10,9 +10,10 @@ import pytest
 pytest.importorskip("bpy")
 
 # Folders and files that exist only for development; shipping them would bloat
-# the zip (.venv holds torch) or leak training data.
+# the zip (.venv holds torch) or leak training data. evaluation/ (the harness behind
+# `ldr2hdr eval`) is a development tool too: Blender never runs it.
 FORBIDDEN_PREFIXES = (
-    "tests/", "training/", ".venv/", ".ci/", ".git", ".pytest_cache/", "dist/", "build/",
+    "tests/", "training/", "evaluation/", ".venv/", ".ci/", ".git", ".pytest_cache/", "dist/", "build/",
 )
 FORBIDDEN_PARTS = ("__pycache__/", ".egg-info/")
 FORBIDDEN_SUFFIXES = (".pyc", ".zip", "pyproject.toml")
@@ -86,4 +87,15 @@ def test_built_package_contents(built_package, source_dir):
         or any(part in name for part in FORBIDDEN_PARTS)
         or name.endswith(FORBIDDEN_SUFFIXES)
     )
+    assert leaked == []
+
+
+@pytest.mark.parametrize("folder", ["evaluation", "training"])
+def test_evaluation_and_training_code_is_not_shipped(built_package, source_dir, folder):
+    # The harness, metrics, photo synthesis and training scripts are development tools:
+    # the manifest excludes them by name, and the zip built from it holds none of their files.
+    assert any((source_dir / folder).glob("*.py")), f"{folder}/ has moved: update this test"
+    assert f"/{folder}/" in _manifest(source_dir)["build"]["paths_exclude_pattern"]
+    with zipfile.ZipFile(built_package) as archive:
+        leaked = [name for name in archive.namelist() if name.startswith(f"{folder}/")]
     assert leaked == []

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ldr2hdr.inference import crf, crf_net, synth
+from ldr2hdr.evaluation import synth
+from ldr2hdr.inference import crf, crf_net
 from ldr2hdr.inference.errors import WeightsError
 from ldr2hdr.inference.weights import record_weights_file
 
@@ -226,7 +227,7 @@ def test_bad_shape_is_rejected():
 def test_known_curves_recovered_on_studio_light(curve, studio_light):
     if not crf_net.WEIGHTS_FILE.is_file():
         pytest.skip("trained weights not present (run training/train_crf.py, then eval_crf.py --publish)")
-    from ldr2hdr.inference.evaluate import read_hdr
+    from ldr2hdr.evaluation.harness import read_hdr
 
     hdr = read_hdr(studio_light("forest"))
     ldr, info = synth.synthesize(hdr, curve, 0.03, "png")

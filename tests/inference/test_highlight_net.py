@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ldr2hdr.inference import classical, synth
+from ldr2hdr.evaluation import synth
+from ldr2hdr.inference import classical
 from ldr2hdr.inference.errors import Ldr2HdrError, WeightsError
 from ldr2hdr.inference.highlight_net import (
     LOG_EPS,
@@ -203,7 +204,7 @@ def test_trained_weights_bring_back_energy_on_a_studio_light():
     files = [p for p in split.studio_light_files() if p.stem in ("sunset", "forest", "courtyard")]
     if not files:
         pytest.skip("Blender studio lights not available")
-    from ldr2hdr.inference import metrics
+    from ldr2hdr.evaluation import metrics
     from ldr2hdr.inference.image_io import read_image
 
     ref = read_image(files[0]).pixels

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from ldr2hdr.inference import classical, highlight_net, metrics, synth
+from ldr2hdr.evaluation import metrics, synth
+from ldr2hdr.inference import classical, highlight_net
 from ldr2hdr.inference.errors import Ldr2HdrError
 from ldr2hdr.inference.highlight_net import WEIGHTS_FILE, network_dtype, restore_highlights_learned
 from ldr2hdr.inference.image_io import read_image

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ldr2hdr.inference import metrics
+from ldr2hdr.evaluation import metrics
 
 
 def _scene(h=32, w=64, seed=0):

@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 
 from . import metrics, synth
-from .errors import Ldr2HdrError, UnsupportedImageError
+from ..inference.errors import Ldr2HdrError, UnsupportedImageError
 
 logger = logging.getLogger(__name__)
 
@@ -145,14 +145,14 @@ def _gamma22(ldr: np.ndarray, info: dict):
 
 
 def _masia(ldr: np.ndarray, info: dict):
-    from . import classical
+    from ..inference import classical
 
     linear, curve = _gamma22(ldr, info)
     return classical.expand_masia(linear, ldr), curve
 
 
 def _kovaleski(ldr: np.ndarray, info: dict):
-    from . import classical
+    from ..inference import classical
 
     linear, curve = _gamma22(ldr, info)
     return classical.expand_kovaleski_oliveira(linear, ldr, wrap=bool(info.get("panorama"))), curve
@@ -160,12 +160,12 @@ def _kovaleski(ldr: np.ndarray, info: dict):
 
 def _pipeline_method(method: str) -> tuple[MethodFn, Callable[[], object]]:
     def check():
-        from . import pipeline
+        from ..inference import pipeline
 
         return pipeline.Settings(method=method)
 
     def run(ldr: np.ndarray, info: dict):
-        from . import pipeline
+        from ..inference import pipeline
 
         settings = pipeline.Settings(method=method, panorama="on" if info.get("panorama") else "off",
                                      weights_dir=str(info.get("weights_dir") or ""))
@@ -247,7 +247,7 @@ def default_reference_paths() -> list[Path]:
 def read_hdr(path: str | Path) -> np.ndarray:
     """Read a linear HDR file as float32 HxWx3 (via ``image_io.read_image``, else OpenImageIO)."""
     try:
-        from .image_io import read_image
+        from ..inference.image_io import read_image
     except ImportError:
         read_image = None
     if read_image is not None:
@@ -409,7 +409,7 @@ def evaluate(
     """
     t_start = time.perf_counter()
     if weights_dir:
-        from . import pipeline
+        from ..inference import pipeline
 
         # the pipeline's own settings check, once before any work: otherwise every sample of a
         # long run records the same error row

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldr2hdr.inference import metrics, synth
+from ldr2hdr.evaluation import metrics, synth
 
 VIEWS = ("agx", "filmic", "khronos-pbr-neutral", "standard")
 

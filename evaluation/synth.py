@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import Ldr2HdrError
+from ..inference.errors import Ldr2HdrError
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def view_response(curve_name: str) -> tuple[float, np.ndarray]:
 
 @functools.lru_cache(maxsize=4)
 def _dorf_curves(path: str) -> np.ndarray:
-    from . import crf
+    from ..inference import crf
 
     loaded = crf.load_dorf(path)
     # The shared interface once returned (names, curves); accept both forms.
@@ -217,7 +217,7 @@ def _dorf_curves(path: str) -> np.ndarray:
 
 def dorf_test_curve_names(dorf_path: str | Path | None = None) -> list[str]:
     """Names ``dorf-<i>`` of the 10 DoRF test curves (RandomState(730) split)."""
-    from . import crf
+    from ..inference import crf
 
     n = _dorf_curves(str(dorf_path or DEFAULT_DORF_PATH)).shape[0]
     _, test = crf.dorf_split(n)
@@ -251,7 +251,7 @@ def apply_curve(exposed: np.ndarray, curve_name: str, *, dorf_path: str | Path |
     if family == "gamma":
         return np.power(x, 1.0 / _parse_gamma(name))
     if family == "dorf":
-        from . import crf
+        from ..inference import crf
 
         inv = crf.from_samples(true_inverse_curve(name, dorf_path=dorf_path), name)
         return np.asarray(crf.apply_crf(x, inv), dtype=np.float64)

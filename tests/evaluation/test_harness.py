@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldr2hdr.inference import cli, evaluate, metrics
+from ldr2hdr.evaluation import harness as evaluate, metrics
+from ldr2hdr.inference import cli
 from ldr2hdr.inference.errors import Ldr2HdrError
 from ldr2hdr.training import split
 
