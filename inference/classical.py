@@ -1,9 +1,5 @@
-"""Classical (non-learned) steps: saturation mask, dequantization, highlight expansion.
+"""Classical (non-learned) highlight expansion.
 
-* :func:`dequantize` removes 8-bit banding by smoothing *inside the quantization cell*: the
-  result never moves a pixel by more than half a code value, so edges stay where they are
-  while the staircase of a smooth gradient becomes a ramp (a projection onto the set of
-  images consistent with the observed 8-bit values).
 * :func:`expand_kovaleski_oliveira` is the expand-map method of Kovaleski & Oliveira (2014):
   a cross-bilateral filter (guided by luminance) spreads the binary saturation mask into a
   smooth expand map E, and radiance is boosted by ``1 + (gain - 1) * E``. Their formulation
@@ -22,100 +18,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-REC709_Y = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-
-
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """Rec.709 luminance ``HxW`` of an ``HxWx3`` array (same units as the input)."""
-    return np.asarray(rgb, dtype=np.float32) @ REC709_Y
-
-
-def soft_saturation_mask(ldr: np.ndarray, threshold: float = 0.95) -> np.ndarray:
-    """Soft mask of clipped pixels, ``HxW`` float32 in [0, 1].
-
-    0 where every channel is below ``threshold`` (reliable), rising linearly to 1 where the
-    brightest channel reaches 1 (clipped). Input: pixel values in [0, 1].
-    """
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    peak = np.asarray(ldr, dtype=np.float32).max(axis=-1)
-    return np.clip((peak - threshold) / (1.0 - threshold), 0.0, 1.0)
-
-
-def _to_nchw(a: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-    return t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
-
-
-def _from_nchw(t: torch.Tensor, like: np.ndarray) -> np.ndarray:
-    t = t[0]
-    return (t.permute(1, 2, 0) if like.ndim == 3 else t[0]).contiguous().numpy()
-
-
-def _pad(t: torch.Tensor, ph: int, pw: int, wrap: bool) -> torch.Tensor:
-    """Pad rows by replication and columns circularly (panoramas) or by replication."""
-    if pw:
-        t = F.pad(t, (pw, pw, 0, 0), mode="circular" if wrap else "replicate")
-    if ph:
-        t = F.pad(t, (0, 0, ph, ph), mode="replicate")
-    return t
-
-
-def dequantize(ldr: np.ndarray, bits: int = 8, iterations: int = 4, radius: int = 2,
-               strip_rows: int = 512) -> np.ndarray:
-    """Remove quantization steps in smooth regions without touching edges or texture.
-
-    Only *flat* pixels change: those whose ``(2r+1)^2`` neighbourhood spans at most one
-    code value, which is what a banded gradient looks like after 8-bit rounding. There, a
-    normalized box filter over flat neighbours is iterated, and every pixel is clamped back
-    into its quantization cell ``[v - 0.5 q, v + 0.5 q]`` (``q = 1 / (2**bits - 1)``), so no
-    pixel moves by more than half a code value. Edges and texture (neighbourhoods spanning
-    more than one code) and clipped code values (0 and the top value) are returned exactly.
-    Works in horizontal strips with a halo, so memory stays bounded on huge panoramas.
-
-    Args:
-        ldr: float32 ``HxWx3`` in [0, 1], values on the ``bits`` grid.
-    Returns:
-        float32 ``HxWx3`` in [0, 1].
-    """
-    x = np.asarray(ldr, dtype=np.float32)
-    if bits >= 16 or min(x.shape[:2]) < 2:
-        return x.copy()
-    q = 1.0 / (2 ** bits - 1)
-    k = 2 * radius + 1
-    halo = (iterations + 1) * radius
-    h = x.shape[0]
-    out = np.empty_like(x)
-
-    def pad(a):
-        return _pad(a, radius, radius, False)
-
-    with torch.no_grad():
-        for top in range(0, h, strip_rows):
-            bottom = min(h, top + strip_rows)
-            a, b = max(0, top - halo), min(h, bottom + halo)
-            t = _to_nchw(x[a:b])
-            span = F.max_pool2d(pad(t), k, stride=1) + F.max_pool2d(pad(-t), k, stride=1)
-            flat = ((span <= q * 1.001) & (t > 0.0) & (t < 1.0)).float()
-            lo, hi = t - 0.5 * q, t + 0.5 * q
-            den = F.avg_pool2d(pad(flat), k, stride=1)
-            y = t
-            for _ in range(iterations):
-                num = F.avg_pool2d(pad(y * flat), k, stride=1)
-                smooth = torch.where(den > 0, num / den.clamp_min(1e-8), y)
-                y = torch.where(flat > 0, torch.minimum(torch.maximum(smooth, lo), hi), t)
-            out[top:bottom] = _from_nchw(y, x)[top - a: top - a + (bottom - top)]
-    return out
+from .imaging import luminance, pad, to_nchw
 
 
 def _pad_wide(t: torch.Tensor, ph: int, pw: int, wrap: bool) -> torch.Tensor:
-    """Like :func:`_pad` but for pads wider than the image (tiles it when wrapping)."""
+    """Like :func:`.imaging.pad` but for pads wider than the image (tiles it when wrapping)."""
     w = t.shape[-1]
     if wrap and pw > w:
         reps = -(-pw // w)
         t = torch.cat([t] * (2 * reps + 1), dim=-1)[..., reps * w - pw: reps * w + w + pw]
         pw = 0
-    return _pad(t, ph, pw, wrap)
+    return pad(t, ph, pw, wrap)
 
 
 def _gaussian_blur(t: torch.Tensor, sigma: float, wrap: bool) -> torch.Tensor:
@@ -134,7 +47,7 @@ def _gaussian_blur(t: torch.Tensor, sigma: float, wrap: bool) -> torch.Tensor:
 
 def _smooth(img: np.ndarray, sigma: float, wrap: bool) -> torch.Tensor:
     """Gaussian blur with a large ``sigma`` done on a downsampled grid (bilateral-grid style)."""
-    t = _to_nchw(img)
+    t = to_nchw(img)
     h, w = t.shape[-2:]
     f = max(1, int(sigma / 3))
     small = F.adaptive_avg_pool2d(t, (max(1, math.ceil(h / f)), max(1, math.ceil(w / f))))

@@ -398,7 +398,7 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
     Args:
         linear: float32 ``HxWx3`` linearized relative radiance (clip level 1, >= 0).
         mask: float32 ``HxW`` soft saturation mask in [0, 1] (0 reliable, 1 clipped), e.g.
-            :func:`classical.soft_saturation_mask` of the LDR input.
+            :func:`crf.dequantize.soft_saturation_mask` of the LDR input.
         panorama: the image is a 360 equirectangular map (columns wrap around).
         tile_size: tile edge in pixels (memory is bounded by it, not by the image size).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, classical, crf
+from .crf.dequantize import dequantize, soft_saturation_mask
 from .errors import Ldr2HdrError
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
     if settings.crf != "auto":
         return crf.parametric_inverse(str(settings.crf))
     if settings.method == "learned":
-        from .crf_net import estimate_crf_learned
+        from .crf.network import estimate_crf_learned
 
         return estimate_crf_learned(ldr, per_channel=settings.per_channel, device=_device(settings.device),
                                     weights=_weights_file(settings, "crf_net.safetensors"))
@@ -200,8 +201,8 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
 
 def linearize(ldr: np.ndarray, inv: crf.InverseCRF, settings: Settings = Settings()) -> tuple[np.ndarray, np.ndarray]:
     """Undo the curve (after dequantization). Returns linear ``HxWx3`` and the soft mask ``HxW``."""
-    src = classical.dequantize(ldr) if settings.dequantize else ldr
-    return crf.linearize(src, inv), classical.soft_saturation_mask(ldr, settings.mask_threshold)
+    src = dequantize(ldr) if settings.dequantize else ldr
+    return crf.linearize(src, inv), soft_saturation_mask(ldr, settings.mask_threshold)
 
 
 def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, settings: Settings = Settings(),
@@ -291,7 +292,7 @@ def run_on_linear(linear: np.ndarray, inv: crf.InverseCRF, settings: Settings = 
     # re-encoded values to codes gives back the LDR pixels the mask is made from: restoring a
     # linearized image then treats exactly the same pixels as clipped as ``reconstruct`` does.
     ldr = (np.round(ldr * 255.0) / 255.0).astype(np.float32)
-    mask = classical.soft_saturation_mask(ldr, settings.mask_threshold)
+    mask = soft_saturation_mask(ldr, settings.mask_threshold)
     hdr = restore_highlights(linear, ldr, mask, settings) * np.float32(2.0 ** settings.exposure)
     return Result(inverse_crf=inv, linear=linear, hdr=hdr, mask=mask,
                   metadata={"software": f"ldr2hdr {__version__}", "method": settings.method,

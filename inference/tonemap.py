@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .classical import luminance
 from .crf import linear_to_srgb
+from .imaging import luminance
 
 
 def preview(hdr: np.ndarray, *, key: float = 0.18) -> np.ndarray:

@@ -40,10 +40,10 @@ BAND = 256
 def _srgb_round_trip(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Linear band -> (linearized 8-bit sRGB band, soft mask band), as the pipeline sees it."""
     from ldr2hdr.evaluation import synth
-    from ldr2hdr.inference import classical
+    from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 
     ldr = synth.quantize_png8(synth.srgb_encode(x))
-    return synth.srgb_decode(ldr).astype(np.float32), classical.soft_saturation_mask(ldr)
+    return synth.srgb_decode(ldr).astype(np.float32), soft_saturation_mask(ldr)
 
 
 def build_scene(h: int, w: int, dense: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,8 @@ sys.path.insert(0, str(ROOT / "training"))
 import split  # noqa: E402  (training/split.py, standard library + numpy only)
 
 from ldr2hdr.evaluation import synth  # noqa: E402
-from ldr2hdr.inference import crf, crf_net  # noqa: E402
+from ldr2hdr.inference import crf  # noqa: E402
+from ldr2hdr.inference.crf import network as crf_net  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

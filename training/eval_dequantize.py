@@ -4,7 +4,7 @@
 
 For each evaluation reference (never trained on: the evaluation split of ../shared/data/hdr and
 Blender's studio lights), an 8-bit sRGB PNG is synthesized (2% clipped), then linearized with the
-true curve, once as is and once after :func:`classical.dequantize`. Errors are measured against
+true curve, once as is and once after :func:`crf.dequantize.dequantize`. Errors are measured against
 the exposed reference, in the sRGB-encoded domain (in code values, 1 = one 8-bit step) so dark
 and bright regions count alike:
 
@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from ldr2hdr.evaluation import harness as evaluate, synth
-from ldr2hdr.inference import classical, crf
+from ldr2hdr.inference import crf
+from ldr2hdr.inference.crf.dequantize import dequantize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,7 @@ def measure(ref: np.ndarray) -> dict:
     keep = ~info["clip_mask"]
     smooth, edges = keep & (rng < 2.0), keep & (rng > 20.0)
     out = {"smooth_fraction": float(smooth.mean()), "edge_fraction": float(edges.mean())}
-    for name, src in (("plain", ldr), ("dequantized", classical.dequantize(ldr))):
+    for name, src in (("plain", ldr), ("dequantized", dequantize(ldr))):
         code = synth.srgb_encode(crf.linearize(src, inv)) * 255
         err = (code - truth_code) ** 2
         out[f"{name}_smooth_rmse"] = float(np.sqrt(err[smooth].mean())) if smooth.any() else float("nan")

@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import split  # noqa: E402
 from ldr2hdr.evaluation import harness as evaluate, synth  # noqa: E402
-from ldr2hdr.inference import classical, crf, pipeline  # noqa: E402
-from ldr2hdr.inference.crf_net import estimate_crf_learned  # noqa: E402
+from ldr2hdr.inference import classical, pipeline  # noqa: E402
+from ldr2hdr.inference import crf  # noqa: E402
+from ldr2hdr.inference.crf.network import estimate_crf_learned  # noqa: E402
 from ldr2hdr.inference.highlight_net import MIN_SIDE, WEIGHTS_FILE, model_from_state_dict, restore_highlights_learned  # noqa: E402
 from ldr2hdr.inference.weights import load_manifest, record_weights_file, sha256_of  # noqa: E402
 

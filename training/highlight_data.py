@@ -3,7 +3,7 @@
 Every sample is what the pipeline would hand the network, plus the truth:
 
 * ``linear`` (3, S, S): the linearized LDR input (relative radiance, clip level 1);
-* ``mask`` (1, S, S): :func:`classical.soft_saturation_mask` of the LDR pixels;
+* ``mask`` (1, S, S): :func:`crf.dequantize.soft_saturation_mask` of the LDR pixels;
 * ``target`` (3, S, S): the true radiance on the same scale;
 * ``weight`` (1, S, S): pixel solid angle (relative; 1 for flat crops);
 * ``labels`` (S, S) int32: connected clipped regions (0 = none), for the energy loss.
@@ -55,7 +55,9 @@ HDR_ROOT = SHARED / "data" / "hdr"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ldr2hdr.evaluation import synth  # noqa: E402
-from ldr2hdr.inference import classical, pipeline  # noqa: E402
+from ldr2hdr.inference import pipeline  # noqa: E402
+from ldr2hdr.inference.crf.dequantize import dequantize, soft_saturation_mask  # noqa: E402
+from ldr2hdr.inference.imaging import luminance  # noqa: E402
 from ldr2hdr.inference.image_io import read_image  # noqa: E402
 import split  # noqa: E402
 
@@ -239,10 +241,10 @@ def linearize_like_pipeline(ldr: np.ndarray, rng: np.random.Generator) -> np.nda
     estimator (the installed weights/crf_net.safetensors) finds in this LDR image, as the
     default ``--method learned`` does; otherwise the sRGB decode with a slightly wrong
     exponent (``--crf srgb`` on a camera that is not quite sRGB). Both after dequantization."""
-    deq = classical.dequantize(ldr)
+    deq = dequantize(ldr)
     if rng.random() < 0.65:
         from ldr2hdr.inference import crf
-        from ldr2hdr.inference.crf_net import estimate_crf_learned
+        from ldr2hdr.inference.crf.network import estimate_crf_learned
 
         return crf.linearize(deq, estimate_crf_learned(ldr)).astype(np.float32)
     return (synth.srgb_decode(deq) ** rng.uniform(0.92, 1.08)).astype(np.float32)
@@ -250,8 +252,8 @@ def linearize_like_pipeline(ldr: np.ndarray, rng: np.random.Generator) -> np.nda
 
 def align_truth(target: np.ndarray, linear: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Scale the truth so it agrees with the input where the input is reliable (eval alignment)."""
-    yl = classical.luminance(linear)
-    yt = classical.luminance(target)
+    yl = luminance(linear)
+    yt = luminance(target)
     ok = (mask <= 0) & (yl > 1e-4) & (yt > 0)
     if ok.sum() < 16:
         return target
@@ -326,7 +328,7 @@ def make_sample(view: np.ndarray, rng: np.random.Generator, *, panorama: bool, f
     sensor = view * k
     ldr, _ = camera_ldr(sensor, rng)
     linear = linearize_like_pipeline(ldr, rng)
-    mask = classical.soft_saturation_mask(ldr)
+    mask = soft_saturation_mask(ldr)
     target = align_truth(sensor.astype(np.float32), linear, mask)
     h, w = mask.shape
     weight = solid_angle_weights(h, w) if panorama else np.ones((h, w), np.float32)

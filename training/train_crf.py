@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 import crf_data  # noqa: E402
 
-from ldr2hdr.inference import crf_net  # noqa: E402
+from ldr2hdr.inference.crf import network as crf_net  # noqa: E402
 from ldr2hdr.inference.weights import record_weights_file  # noqa: E402
 
 log = logging.getLogger("train_crf")

@@ -189,7 +189,7 @@ def linearize(
 ) -> LinearizeOutput:
     """Undo the camera curve, build the soft saturation mask and take the log, in one pass.
 
-    The same math as ``crf.linearize`` + ``classical.soft_saturation_mask`` on (B, C, H, W).
+    The same math as ``crf.linearize`` + ``crf.dequantize.soft_saturation_mask`` on (B, C, H, W).
 
     Args:
         ldr: ``(B, 3, H, W)`` float32 or float16 pixel values in [0, 1] (values outside are

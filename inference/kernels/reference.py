@@ -32,7 +32,7 @@ maximum (4.6e22 vs 3.4e38). Without the clamp a float32 ``exp`` overflows to ``i
 """
 
 DEFAULT_THRESHOLD = 0.95
-"""LDR value where the soft saturation mask starts (as in ``classical.soft_saturation_mask``)."""
+"""LDR value where the soft saturation mask starts (as in ``crf.dequantize.soft_saturation_mask``)."""
 
 
 def linearize_reference(

@@ -241,7 +241,7 @@ def test_worker_process_gives_the_same_pixels(addon, ldr_scene):
 def test_weights_folder_preference_reaches_the_models(addon, ldr_scene, tmp_path):
     import shutil
 
-    from ldr2hdr.inference import crf_net
+    from ldr2hdr.inference.crf import network as crf_net
 
     wdir = tmp_path / "weights"
     wdir.mkdir()

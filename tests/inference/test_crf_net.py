@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ldr2hdr.evaluation import synth
-from ldr2hdr.inference import crf, crf_net
+from ldr2hdr.inference import crf
+from ldr2hdr.inference.crf import network as crf_net
 from ldr2hdr.inference.errors import WeightsError
 from ldr2hdr.inference.weights import record_weights_file
 

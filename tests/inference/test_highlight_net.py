@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ldr2hdr.evaluation import synth
-from ldr2hdr.inference import classical
+from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 from ldr2hdr.inference.errors import Ldr2HdrError, WeightsError
 from ldr2hdr.inference.highlight_net import (
     LOG_EPS,
@@ -46,7 +46,7 @@ def _scene(h, w, seed=0, clipped=0.08):
     img = img + (sun * 50.0)[..., None]
     k = synth.exposure_for_clip_fraction(img, clipped)
     ldr = synth.quantize_png8(synth.srgb_encode(img * k))
-    return synth.srgb_decode(ldr).astype(np.float32), classical.soft_saturation_mask(ldr)
+    return synth.srgb_decode(ldr).astype(np.float32), soft_saturation_mask(ldr)
 
 
 def test_parameter_count_and_size_budget():
@@ -211,7 +211,7 @@ def test_trained_weights_bring_back_energy_on_a_studio_light():
     ref = metrics.area_downsample(ref, 128, 256).astype(np.float32)
     ldr, info = synth.synthesize(ref, "srgb", 0.05, "png")
     lin = synth.srgb_decode(ldr).astype(np.float32)
-    mask = classical.soft_saturation_mask(ldr)
+    mask = soft_saturation_mask(ldr)
     out = restore_highlights_learned(lin, mask, panorama=True)
     clip = info["clip_mask"]
     before = metrics.clipped_energy_error_stops(lin, ref, clip, align_mask=~clip)

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from ldr2hdr.evaluation import metrics, synth
-from ldr2hdr.inference import classical, highlight_net
+from ldr2hdr.inference import highlight_net
+from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 from ldr2hdr.inference.errors import Ldr2HdrError
 from ldr2hdr.inference.highlight_net import WEIGHTS_FILE, network_dtype, restore_highlights_learned
 from ldr2hdr.inference.image_io import read_image
@@ -28,7 +29,7 @@ def _clipped_panorama(h=64, w=128):
         pytest.skip("Blender studio lights not available")
     ref = metrics.area_downsample(read_image(files[0]).pixels, h, w).astype(np.float32)
     ldr, _ = synth.synthesize(ref, "srgb", 0.05, "png")
-    return synth.srgb_decode(ldr).astype(np.float32), classical.soft_saturation_mask(ldr)
+    return synth.srgb_decode(ldr).astype(np.float32), soft_saturation_mask(ldr)
 
 
 def _seeded_model():

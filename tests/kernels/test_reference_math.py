@@ -1,4 +1,4 @@
-"""The torch references implement the pipeline's math (crf.linearize, classical.soft_saturation_mask)."""
+"""The torch references implement the pipeline's math (crf.linearize, crf.dequantize.soft_saturation_mask)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ldr2hdr.inference import classical, crf, highlight_net
+from ldr2hdr.inference import highlight_net
+from ldr2hdr.inference import crf
+from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 from ldr2hdr.inference.kernels import LOG_EPS, Y_MAX, blend, linearize
 
 from .test_kernels_vs_reference import SPECIAL_LDR, curves3
@@ -38,7 +40,7 @@ def test_reference_linearize_matches_pipeline_math(threshold):
     out = linearize(to_bchw(ldr), inv, threshold=threshold, backend="reference")
     expected_linear = crf.linearize(ldr, inv)
     np.testing.assert_allclose(from_bchw(out.linear), expected_linear, rtol=0, atol=1e-7)
-    np.testing.assert_allclose(out.mask[0, 0].numpy(), classical.soft_saturation_mask(ldr, threshold), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(out.mask[0, 0].numpy(), soft_saturation_mask(ldr, threshold), rtol=0, atol=1e-7)
     np.testing.assert_allclose(from_bchw(out.log_linear), np.log(expected_linear.astype(np.float64) + LOG_EPS),
                                rtol=0, atol=1e-5)
 

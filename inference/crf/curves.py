@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import Ldr2HdrError, WeightsError
+from ..errors import Ldr2HdrError, WeightsError
+from ..weights import WEIGHTS_DIR
 
 logger = logging.getLogger(__name__)
 
 N_SAMPLES = 1024
 GRID = np.linspace(0.0, 1.0, N_SAMPLES)
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 PCA_BASIS_FILE = WEIGHTS_DIR / "crf_pca.safetensors"
 DORF_TEST_COUNT = 10
 DORF_SPLIT_SEED = 730
@@ -270,7 +270,7 @@ def load_pca_basis(path: str | Path = PCA_BASIS_FILE) -> tuple[np.ndarray, np.nd
     path = Path(path)
     if not path.is_file():
         raise WeightsError("camera-curve basis not found (run training/build_crf_basis.py)", path)
-    from .weights import verify_weights_file
+    from ..weights import verify_weights_file
 
     verify_weights_file(path)
     tensors = load_file(str(path))

@@ -36,17 +36,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import crf
-from .errors import WeightsError
+from ..errors import WeightsError
+from ..weights import WEIGHTS_DIR
+from .curves import N_SAMPLES, InverseCRF, srgb_inverse
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_FILE = crf.WEIGHTS_DIR / "crf_net.safetensors"
+WEIGHTS_FILE = WEIGHTS_DIR / "crf_net.safetensors"
 ANALYSIS_SHORT_SIDE = 256
 PATCH = 128
 PATCH_STRIDE = 64
 HIST_BINS = 64
-N_INTERVALS = crf.N_SAMPLES - 1
+N_INTERVALS = N_SAMPLES - 1
 #: Output heads: gray-axis curve, then R, G, B curves.
 N_HEADS = 4
 MIN_SIDE = 16
@@ -217,7 +218,7 @@ def load_model(weights: str | Path | None = None, device: str = "cpu") -> CRFNet
     """
     from safetensors.torch import load_file
 
-    from .weights import verify_weights_file
+    from ..weights import verify_weights_file
 
     path = Path(weights) if weights is not None else WEIGHTS_FILE
     key = (str(path.resolve()), str(device))
@@ -291,11 +292,11 @@ def usable_fraction(patches: torch.Tensor) -> torch.Tensor:
     return ((peak < CLIP_LEVEL) & (peak > BLACK_LEVEL)).float().mean(dim=(1, 2))
 
 
-def _fallback(reason: str, details: dict) -> crf.InverseCRF:
-    base = crf.srgb_inverse()
+def _fallback(reason: str, details: dict) -> InverseCRF:
+    base = srgb_inverse()
     details = dict(details, fallback=reason)
     logger.info("learned CRF estimate fell back to sRGB: %s", reason)
-    return crf.InverseCRF(base.curves, f"srgb (fallback: {reason})", 0.05, details)
+    return InverseCRF(base.curves, f"srgb (fallback: {reason})", 0.05, details)
 
 
 def _aggregate(coef: torch.Tensor, curves_of) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -318,7 +319,7 @@ def _aggregate(coef: torch.Tensor, curves_of) -> tuple[torch.Tensor, torch.Tenso
 
 @torch.no_grad()
 def estimate_crf_learned(ldr: np.ndarray, *, per_channel: bool = False, device: str = "cpu",
-                         weights: str | Path | None = None) -> crf.InverseCRF:
+                         weights: str | Path | None = None) -> InverseCRF:
     """Estimate the inverse camera response of one LDR photo with the CRF network.
 
     Args:
@@ -330,7 +331,7 @@ def estimate_crf_learned(ldr: np.ndarray, *, per_channel: bool = False, device: 
             ``weights/manifest.json`` before loading.
 
     Returns:
-        :class:`crf.InverseCRF` with ``method="learned"`` (or ``"srgb (fallback: ...)"``),
+        :class:`InverseCRF` with ``method="learned"`` (or ``"srgb (fallback: ...)"``),
         ``confidence`` in [0, 1] and ``details``: ``patches`` (total), ``patches_used``,
         ``patches_kept`` (after outlier removal), ``spread`` (RMS curve deviation of kept
         patches from the result), ``usable_fraction`` and ``fallback`` (reason) if any.
@@ -379,4 +380,4 @@ def estimate_crf_learned(ldr: np.ndarray, *, per_channel: bool = False, device: 
     out = curves.double().numpy()
     # float32 storage: pin the ends exactly (they are 0 and 1 by construction up to rounding)
     out[:, 0], out[:, -1] = 0.0, 1.0
-    return crf.InverseCRF(out.astype(np.float32), "learned", confidence, details)
+    return InverseCRF(out.astype(np.float32), "learned", confidence, details)
