@@ -145,14 +145,14 @@ def _gamma22(ldr: np.ndarray, info: dict):
 
 
 def _masia(ldr: np.ndarray, info: dict):
-    from ..inference import classical
+    from ..inference.highlights import classical
 
     linear, curve = _gamma22(ldr, info)
     return classical.expand_masia(linear, ldr), curve
 
 
 def _kovaleski(ldr: np.ndarray, info: dict):
-    from ..inference import classical
+    from ..inference.highlights import classical
 
     linear, curve = _gamma22(ldr, info)
     return classical.expand_kovaleski_oliveira(linear, ldr, wrap=bool(info.get("panorama"))), curve

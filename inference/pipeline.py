@@ -13,17 +13,17 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__, classical, crf
+from . import __version__, crf
+from .highlights import classical
 from .crf.dequantize import dequantize, soft_saturation_mask
 from .errors import Ldr2HdrError
+from .highlights.learned import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("learned", "classical")
 STEPS = ("estimate-crf", "linearize", "restore", "reconstruct")
 PANORAMA_MODES = ("auto", "on", "off")
-#: Arithmetic of the highlight network (see :func:`.highlight_net.network_dtype`).
-PRECISIONS = ("auto", "float32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, se
     ``progress`` (learned method) is called with the fraction of network tiles done."""
     wrap = is_panorama(linear.shape, settings.panorama)
     if settings.method == "learned":
-        from .highlight_net import restore_highlights_learned
+        from .highlights.learned import restore_highlights_learned
 
         return restore_highlights_learned(linear, mask, panorama=wrap, tile_size=settings.tile_size,
                                           device=_device(settings.device), precision=settings.precision,

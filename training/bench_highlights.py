@@ -80,7 +80,7 @@ def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None,
     if threads:
         torch.set_num_threads(threads)
 
-    from ldr2hdr.inference.highlight_net import HighlightNet, load_model, model_from_state_dict, \
+    from ldr2hdr.inference.highlights.network import HighlightNet, load_model, model_from_state_dict, \
         restore_highlights_learned
 
     t0 = time.perf_counter()

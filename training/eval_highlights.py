@@ -12,7 +12,7 @@ Methods get only those pixels:
 
 * ``linear``: no highlight restoration (the clipped input);
 * ``kovaleski2014``: the pipeline's classical step (Kovaleski-Oliveira expand map);
-* ``learned``: :func:`inference.highlight_net.restore_highlights_learned`.
+* ``learned``: :func:`inference.highlights.learned.restore_highlights_learned`.
 
 Scoring: ``evaluation.harness.score`` (alignment and metrics of the project harness:
 clipped energy in stops, irradiance error for panoramas, SI log2 RMSE inside the clip
@@ -39,10 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import split  # noqa: E402
 from ldr2hdr.evaluation import harness as evaluate, synth  # noqa: E402
-from ldr2hdr.inference import classical, pipeline  # noqa: E402
+from ldr2hdr.inference import pipeline  # noqa: E402
+from ldr2hdr.inference.highlights import classical  # noqa: E402
 from ldr2hdr.inference import crf  # noqa: E402
 from ldr2hdr.inference.crf.network import estimate_crf_learned  # noqa: E402
-from ldr2hdr.inference.highlight_net import MIN_SIDE, WEIGHTS_FILE, model_from_state_dict, restore_highlights_learned  # noqa: E402
+from ldr2hdr.inference.highlights.learned import restore_highlights_learned  # noqa: E402
+from ldr2hdr.inference.highlights.network import MIN_SIDE, WEIGHTS_FILE, model_from_state_dict  # noqa: E402
 from ldr2hdr.inference.weights import load_manifest, record_weights_file, sha256_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import OpenImageIO as oiio
 
 from ldr2hdr.evaluation import synth
 from ldr2hdr.inference import crf, demo, image_io, pipeline
-from ldr2hdr.inference.classical import luminance
+from ldr2hdr.inference.imaging import luminance
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "images"

@@ -1,4 +1,4 @@
-"""Train the highlight network (inference/highlight_net.py) on the TRAIN split HDRs.
+"""Train the highlight network (inference/highlights/network.py) on the TRAIN split HDRs.
 
 One command, a time budget, resumable::
 
@@ -40,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import highlight_data as data  # noqa: E402
-from ldr2hdr.inference.highlight_net import LOG_EPS, HighlightNet, count_parameters, save_weights  # noqa: E402
+from ldr2hdr.inference.highlights.network import LOG_EPS, HighlightNet, count_parameters, save_weights  # noqa: E402
 
 logger = logging.getLogger("train_highlights")
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     step, spent = 0, 0.0
     resumed = ckpt_path.is_file() and not args.fresh
     if args.init is not None and not resumed:
-        from ldr2hdr.inference.highlight_net import load_model
+        from ldr2hdr.inference.highlights.network import load_model
 
         model.load_state_dict(load_model(args.init, device).state_dict())
         logger.info("initialized from %s", args.init)

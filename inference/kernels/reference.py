@@ -16,7 +16,7 @@ N_SAMPLES = 1024
 LOG_EPS = 1e-4
 """Added before the log: ``log_linear = log(linear + LOG_EPS)``.
 
-The same offset as the highlight network's input transform (``highlight_net.LOG_EPS``;
+The same offset as the highlight network's input transform (``highlights.network.LOG_EPS``;
 a test keeps the two equal): black stays finite (log(1e-4) ~ -9.2, about 13 stops below
 the clip level) and the darkest 8-bit sRGB step (1/255 -> 3.0e-4 linear) is still resolved.
 """

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ldr2hdr.inference import classical
+from ldr2hdr.inference.highlights import classical
 from ldr2hdr.inference import crf
 from ldr2hdr.inference.crf.dequantize import dequantize
 from ldr2hdr.inference.imaging import luminance

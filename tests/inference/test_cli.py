@@ -239,11 +239,12 @@ def test_max_memory_refuses_before_decoding_and_shrinks_tiles(photo_dir, tmp_pat
 
 
 def test_precision_option_reaches_the_network(photo_dir, tmp_path, monkeypatch):
-    from ldr2hdr.inference import highlight_net, pipeline
+    from ldr2hdr.inference import pipeline
+    from ldr2hdr.inference.highlights import learned
 
     seen = []
-    original = highlight_net.network_dtype
-    monkeypatch.setattr(highlight_net, "network_dtype", lambda p, d: seen.append(p) or original(p, d))
+    original = learned.network_dtype
+    monkeypatch.setattr(learned, "network_dtype", lambda p, d: seen.append(p) or original(p, d))
     d, _ = photo_dir
     out = tmp_path / "out"
     assert cli.main(["restore", str(d / "pano.jpg"), "-o", str(out), "-q", "--precision", "bfloat16"]) == 0
@@ -255,16 +256,16 @@ def test_precision_option_reaches_the_network(photo_dir, tmp_path, monkeypatch):
 def test_weights_dir_replaces_bundled_weights_and_is_verified(photo_dir, tmp_path, capfd, monkeypatch):
     import shutil
 
-    from ldr2hdr.inference import highlight_net
+    from ldr2hdr.inference.highlights import learned, network
 
     d, _ = photo_dir
     wdir = tmp_path / "my_weights"
     wdir.mkdir()
-    shutil.copy(highlight_net.WEIGHTS_FILE, wdir / "highlight_net.safetensors")
-    shutil.copy(highlight_net.WEIGHTS_FILE.parent / "manifest.json", wdir / "manifest.json")
+    shutil.copy(network.WEIGHTS_FILE, wdir / "highlight_net.safetensors")
+    shutil.copy(network.WEIGHTS_FILE.parent / "manifest.json", wdir / "manifest.json")
     loaded = []
-    original = highlight_net.load_model
-    monkeypatch.setattr(highlight_net, "load_model", lambda w=None, device="cpu": loaded.append(w) or original(w, device))
+    original = network.load_model
+    monkeypatch.setattr(learned, "load_model", lambda w=None, device="cpu": loaded.append(w) or original(w, device))
     out = tmp_path / "out"
     assert cli.main(["restore", str(d / "pano.jpg"), "-o", str(out), "-q", "--weights-dir", str(wdir)]) == 0
     assert loaded == [str(wdir / "highlight_net.safetensors")] and (out / "pano.exr").is_file()

@@ -9,7 +9,8 @@ import torch
 from ldr2hdr.evaluation import synth
 from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 from ldr2hdr.inference.errors import Ldr2HdrError, WeightsError
-from ldr2hdr.inference.highlight_net import (
+from ldr2hdr.inference.highlights.learned import restore_highlights_learned
+from ldr2hdr.inference.highlights.network import (
     LOG_EPS,
     WEIGHTS_FILE,
     HighlightNet,
@@ -18,7 +19,6 @@ from ldr2hdr.inference.highlight_net import (
     load_model,
     model_from_state_dict,
     pad_image,
-    restore_highlights_learned,
     save_weights,
 )
 from ldr2hdr.inference.weights import record_weights_file

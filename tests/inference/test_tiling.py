@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ldr2hdr.inference.tiling import _axis_windows, run_tiled
+from ldr2hdr.inference.highlights.tiling import _axis_windows, run_tiled
 
 torch.set_num_threads(1)
 

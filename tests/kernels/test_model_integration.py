@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from ldr2hdr.evaluation import metrics, synth
-from ldr2hdr.inference import highlight_net
+from ldr2hdr.inference.highlights import network as highlight_net
 from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 from ldr2hdr.inference.errors import Ldr2HdrError
-from ldr2hdr.inference.highlight_net import WEIGHTS_FILE, network_dtype, restore_highlights_learned
+from ldr2hdr.inference.highlights.learned import network_dtype, restore_highlights_learned
+from ldr2hdr.inference.highlights.network import WEIGHTS_FILE
 from ldr2hdr.inference.image_io import read_image
 
 MAX_STOPS_RMSE = 0.05  # the bound on the change half precision may make

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ldr2hdr.inference import highlight_net
+from ldr2hdr.inference.highlights import network as highlight_net
 from ldr2hdr.inference import crf
 from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 from ldr2hdr.inference.kernels import LOG_EPS, Y_MAX, blend, linearize

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .imaging import luminance, pad, to_nchw
+from ..imaging import luminance, pad, to_nchw
 
 
 def _pad_wide(t: torch.Tensor, ph: int, pw: int, wrap: bool) -> torch.Tensor:

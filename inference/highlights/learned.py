@@ -1,0 +1,237 @@
+"""Running the highlight network on an image: scale, tiles, precision and the final blend.
+
+:func:`restore_highlights_learned` is the learned Restore Highlights step: it enlarges small
+images and shrinks big ones to the scale the network (:mod:`.network`) was trained at, runs
+it in feathered tiles (:mod:`.tiling`, columns wrapping around on panoramas) under the
+requested precision, and blends the predicted log-increase into the clipped pixels only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import Ldr2HdrError
+from .network import MAX_LOG, MIN_SIDE, SIZE_MULTIPLE, HighlightNet, load_model, to_log
+
+logger = logging.getLogger(__name__)
+
+#: Arithmetic of the highlight network (see :func:`network_dtype`); ``pipeline.Settings`` checks it.
+PRECISIONS = ("auto", "float32", "float16", "bfloat16")
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Ldr2HdrError("device 'cuda' was requested but no CUDA GPU is available")
+    if device not in ("cpu", "cuda"):
+        raise Ldr2HdrError(f"device must be auto, cpu or cuda, got {device!r}")
+    return device
+
+
+def _pad_to_multiple(x: torch.Tensor, wrap: bool) -> tuple[torch.Tensor, int, int, bool]:
+    """Pad ``(B, C, h, w)`` to multiples of 16; returns the tensor, offsets, and whether the
+    result can still be treated as periodic (only when no columns had to be added)."""
+    h, w = x.shape[-2:]
+    ph = (-h) % SIZE_MULTIPLE
+    pw = (-w) % SIZE_MULTIPLE
+    if wrap and pw:
+        # A width that is not a multiple of 16 cannot stay exactly periodic: extend it with
+        # real neighbours across the seam instead, and run without wrap.
+        extra = pw + 2 * SIZE_MULTIPLE
+        left = extra // 2
+        x = torch.cat([x[..., w - left:], x, x[..., :extra - left]], dim=-1) if left <= w else \
+            F.pad(x, (left, extra - left, 0, 0), mode="circular")
+        x = F.pad(x, (0, 0, ph // 2, ph - ph // 2), mode="replicate") if ph else x
+        return x, ph // 2, left, False
+    if ph or pw:
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")
+    return x, ph // 2, pw // 2, wrap
+
+
+def _area_downsample(linear: np.ndarray, mask: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average ``f x f`` blocks (edge blocks padded by replication), row band by row band."""
+    h, w = mask.shape
+    hs, ws = -(-h // f), -(-w // f)
+    small_lin = np.empty((hs, ws, 3), np.float32)
+    small_mask = np.empty((hs, ws), np.float32)
+    rows_per_band = max(1, 256 // f)
+    for s0 in range(0, hs, rows_per_band):
+        s1 = min(hs, s0 + rows_per_band)
+        r0, r1 = s0 * f, min(h, s1 * f)
+        pad = ((0, (s1 - s0) * f - (r1 - r0)), (0, ws * f - w))
+        lb = np.pad(linear[r0:r1], pad + ((0, 0),), mode="edge")
+        mb = np.pad(mask[r0:r1], pad, mode="edge")
+        small_lin[s0:s1] = lb.reshape(s1 - s0, f, ws, f, 3).mean(axis=(1, 3))
+        small_mask[s0:s1] = mb.reshape(s1 - s0, f, ws, f).mean(axis=(1, 3))
+    return small_lin, small_mask
+
+
+def _interp_axis(n_out: int, n_in: int, f: int, wrap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear (half-pixel centres) source indices and weights for upsampling by ``f``."""
+    src = (np.arange(n_out) + 0.5) / f - 0.5
+    i0 = np.floor(src).astype(np.int64)
+    frac = (src - i0).astype(np.float32)
+    i1 = i0 + 1
+    if wrap:
+        i0, i1 = i0 % n_in, i1 % n_in
+    else:
+        i0, i1 = np.clip(i0, 0, n_in - 1), np.clip(i1, 0, n_in - 1)
+    return i0, i1, frac
+
+
+REC709_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def _blend_delta_in_place(out: np.ndarray, linear: np.ndarray, mask: np.ndarray, delta_small: np.ndarray | None,
+                          f: int, wrap: bool, device: str = "cpu", band: int = 256) -> None:
+    """Turn a log-increase field into HDR: ``(1-M) lin + M exp(log(lin + eps) + delta)``.
+
+    ``delta_small`` is the field at ``1/f`` resolution (upsampled bilinearly here), or None
+    when ``out`` already holds it at full resolution. Works in row bands, in place; the
+    blend itself is :func:`.kernels.blend` (the fused Triton kernel for CUDA tensors, the
+    float32 torch reference elsewhere), run on ``device``.
+    """
+    from .. import kernels
+
+    # One log-increase for all three channels (luminance-weighted): the restored pixel keeps
+    # the input's colour ratios. Per-channel increases put coloured fringes (e.g. a green arc)
+    # around partially clipped halos, which is worse for lighting than a neutral boost.
+    # Weighting before the (linear) upsampling is the same and a third of the work.
+    lum = (out if delta_small is None else delta_small) @ REC709_WEIGHTS
+    h, w = mask.shape
+    if delta_small is not None:
+        r0s, r1s, rf = _interp_axis(h, lum.shape[0], f, False)
+        c0s, c1s, cf = _interp_axis(w, lum.shape[1], f, wrap)
+    for r0 in range(0, h, band):
+        r1 = min(h, r0 + band)
+        if delta_small is not None:
+            fr = rf[r0:r1, None]
+            rows = (1 - fr) * lum[r0s[r0:r1]] + fr * lum[r1s[r0:r1]]
+            d = (1 - cf[None, :]) * rows[:, c0s] + cf[None, :] * rows[:, c1s]
+        else:
+            d = lum[r0:r1]
+        lin = torch.from_numpy(linear[r0:r1]).to(device).permute(2, 0, 1)[None].contiguous()
+        m = torch.from_numpy(np.ascontiguousarray(mask[r0:r1])).to(device)[None, None]
+        d = torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32)).to(device)[None, None]
+        y = to_log(lin) + d  # the blend clamps y at MAX_LOG before exp
+        hdr = kernels.blend(lin, y, m, y_max=MAX_LOG)
+        # mask == 0 gives (1 - 0) * lin + 0 * finite = lin exactly: unclipped pixels are untouched.
+        out[r0:r1] = hdr[0].permute(1, 2, 0).cpu().numpy()
+
+
+def network_dtype(precision: str, device: str) -> torch.dtype | None:
+    """The autocast dtype for the network: ``auto`` is bfloat16 (float16 where the GPU has no
+    bfloat16) on CUDA and float32 on the CPU; None means full precision."""
+    if precision not in PRECISIONS:
+        raise Ldr2HdrError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        if device != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None if precision == "float32" else getattr(torch, precision)
+
+
+def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama: bool, tile_size: int = 512,
+                               device: str = "cpu", weights: str | Path | HighlightNet | None = None,
+                               overlap: int = 64, max_side: int | None = 2048, min_side: int | None = MIN_SIDE,
+                               precision: str = "auto",
+                               progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """Bring back the radiance of clipped regions with the learned network.
+
+    Args:
+        linear: float32 ``HxWx3`` linearized relative radiance (clip level 1, >= 0).
+        mask: float32 ``HxW`` soft saturation mask in [0, 1] (0 reliable, 1 clipped), e.g.
+            :func:`crf.dequantize.soft_saturation_mask` of the LDR input.
+        panorama: the image is a 360 equirectangular map (columns wrap around).
+        tile_size: tile edge in pixels (memory is bounded by it, not by the image size).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        weights: a safetensors path (checked against the manifest), a loaded model, or None
+            for ``weights/highlight_net.safetensors``.
+        overlap: pixels shared by neighbouring tiles (feathered).
+        max_side: images whose long side exceeds this are processed by the network at an
+            integer fraction ``1/f`` of their size (area-averaged); the network's
+            log-increase is upsampled bilinearly and applied at full resolution, so the
+            unclipped pixels and the edges of the mask stay sharp. The network was trained
+            at about 1k-pixel panorama scale; None disables it.
+        min_side: images whose long side is below this are enlarged by an integer factor
+            ``u`` (pixel repetition) so the long side reaches it, restored, and area-averaged
+            back (which keeps the restored energy): a clipped sun in a 256x128 panorama then
+            looks to the network as it does in the 512x256 panoramas it was trained on.
+            Unclipped pixels stay exactly as they were. None or 0 disables it.
+        precision: the network's arithmetic: ``float32``, ``float16``/``bfloat16`` (autocast;
+            the blend stays float32), or ``auto`` (half precision on CUDA, float32 on CPU).
+        progress: called with the fraction of tiles done (0..1) after every tile.
+
+    Returns:
+        float32 ``HxWx3`` HDR, relative radiance on the input's scale, never clamped;
+        identical to ``linear`` wherever ``mask == 0``.
+    """
+    from .tiling import run_tiled
+
+    linear = np.asarray(linear, dtype=np.float32)
+    mask = np.asarray(mask, dtype=np.float32)
+    if linear.ndim != 3 or linear.shape[2] != 3 or linear.shape[0] < 1 or linear.shape[1] < 1:
+        raise Ldr2HdrError(f"expected linear HxWx3, got shape {linear.shape}")
+    if mask.shape != linear.shape[:2]:
+        raise Ldr2HdrError(f"mask must be HxW = {linear.shape[:2]}, got {mask.shape}")
+    if not (64 <= int(tile_size) <= 8192):
+        raise Ldr2HdrError(f"tile size must be between 64 and 8192 pixels, got {tile_size}")
+    if not mask.any():
+        return linear.copy()
+    h, w = mask.shape
+    u = math.ceil(min_side / max(h, w)) if min_side and max(h, w) < min_side else 1
+    if u > 1:
+        big_mask = np.repeat(np.repeat(mask, u, axis=0), u, axis=1)
+        big = restore_highlights_learned(
+            np.repeat(np.repeat(linear, u, axis=0), u, axis=1), big_mask,
+            panorama=panorama, tile_size=tile_size, device=device, weights=weights, overlap=overlap,
+            max_side=None, min_side=None, precision=precision, progress=progress)
+        out, _ = _area_downsample(big, big_mask, u)
+        keep = mask == 0
+        out[keep] = linear[keep]
+        return out
+    device = _resolve_device(device)
+    dtype = network_dtype(precision, device)
+    model = weights if isinstance(weights, HighlightNet) else load_model(weights, device)
+    model = model.to(device).eval()
+
+    f = 1 if not max_side or max(h, w) <= max_side else math.ceil(max(h, w) / max_side)
+    work_lin, work_mask = (linear, mask) if f == 1 else _area_downsample(linear, mask, f)
+    lin_t = torch.from_numpy(work_lin).permute(2, 0, 1)[None]   # a view, no copy
+    mask_t = torch.from_numpy(work_mask)[None, None]
+    out = np.empty_like(linear)
+    delta = out if f == 1 else np.empty_like(work_lin)
+    from ..kernels import autocast_context
+
+    with torch.inference_mode():
+        with autocast_context(device, dtype):
+            ctx = model.context(lin_t.to(device), mask_t.to(device), panorama)
+
+        def fn(tile: torch.Tensor, *, wrap_x: bool) -> torch.Tensor:
+            """Tile ``(1, 4, h, w)`` (linear + mask) -> log-increase ``(1, 3, h, w)`` (0 where unclipped)."""
+            if not bool((tile[:, 3:4] > 0).any()):
+                return torch.zeros_like(tile[:, :3])
+            x, oy, ox, wrap = _pad_to_multiple(tile.to(device), wrap_x)
+            with autocast_context(device, dtype):
+                y = model(x[:, :3], x[:, 3:4], ctx, wrap)
+            th, tw = tile.shape[-2:]
+            y = y[..., oy:oy + th, ox:ox + tw].float().to(tile.device)
+            # The input is a lower bound of the radiance (a clipped channel was at least at the
+            # clip level, an unclipped one is what it is): never darken it.
+            return (y - to_log(tile[:, :3])).clamp_min(0.0)
+
+        joined = torch.cat([lin_t, mask_t], dim=1)
+        run_tiled(fn, joined, int(tile_size), min(int(overlap), int(tile_size) // 4), panorama,
+                  out=torch.from_numpy(delta).permute(2, 0, 1)[None],
+                  progress=None if progress is None else (lambda done, total: progress(done / total)))
+        del joined
+    _blend_delta_in_place(out, linear, mask, None if f == 1 else delta, f, panorama, device)
+    return out
