@@ -245,9 +245,9 @@ def default_reference_paths() -> list[Path]:
 
 
 def read_hdr(path: str | Path) -> np.ndarray:
-    """Read a linear HDR file as float32 HxWx3 (via ``image_io.read_image``, else OpenImageIO)."""
+    """Read a linear HDR file as float32 HxWx3 (via ``io.read_image``, else OpenImageIO)."""
     try:
-        from ..inference.image_io import read_image
+        from ..inference.io import read_image
     except ImportError:
         read_image = None
     if read_image is not None:

@@ -1,7 +1,7 @@
 """ldr2hdr inference: everything that turns pixels into HDR. Never imports bpy.
 
 Public entry points live in submodules: ``pipeline.run`` (the whole chain), ``crf``
-(camera curves), ``classical`` (non-learned steps), ``image_io`` (OpenImageIO reading and
+(camera curves), ``highlights`` (restoring clipped highlights), ``io`` (OpenImageIO reading and
 atomic writing) and ``cli`` (the command line). The measuring stick is ``ldr2hdr.evaluation``.
 """
 

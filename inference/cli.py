@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, crf, image_io, pipeline
+from . import __version__, crf, io, pipeline
 from .errors import Ldr2HdrError, OutputExistsError, UnsupportedImageError
 
 logger = logging.getLogger("ldr2hdr")
@@ -65,7 +65,7 @@ def _add_common(p: argparse.ArgumentParser, step: str) -> None:
         p.add_argument("--preview", action="store_true", help="also write <name>.preview.png, a tone-mapped view")
         p.add_argument("--exposure", type=float, default=0.0, metavar="STOPS", help="scale the output by 2**STOPS")
         p.add_argument("--float", dest="half", action="store_false", help="write 32-bit float EXR (default: half)")
-        p.add_argument("--compression", default="zip", choices=image_io.EXR_COMPRESSIONS, help="EXR compression (default: zip)")
+        p.add_argument("--compression", default="zip", choices=io.EXR_COMPRESSIONS, help="EXR compression (default: zip)")
         p.add_argument("--no-dequantize", dest="dequantize", action="store_false", help="keep 8-bit steps as they are")
     p.add_argument("--panorama", choices=pipeline.PANORAMA_MODES, default="auto",
                    help="treat inputs as 360 equirectangular panoramas (auto: when the aspect is 2:1)")
@@ -76,7 +76,7 @@ def _add_common(p: argparse.ArgumentParser, step: str) -> None:
     p.add_argument("--weights-dir", default="", metavar="DIR",
                    help="folder with replacement weights (*.safetensors + manifest.json); missing files "
                         "come from the bundled weights")
-    p.add_argument("--max-pixels", type=int, default=image_io.DEFAULT_MAX_PIXELS, metavar="N",
+    p.add_argument("--max-pixels", type=int, default=io.DEFAULT_MAX_PIXELS, metavar="N",
                    help="refuse images with more pixels than this, before decoding (default %(default)s)")
     p.add_argument("--max-memory", type=float, default=None, metavar="GB",
                    help="memory limit per image: tiles shrink to fit, larger images are refused before "
@@ -189,15 +189,15 @@ def outputs_complete(path: Path, step: str, args) -> bool:
             if not p.is_file():
                 return False
             if kind == "exr":
-                if image_io.read_exr_metadata(p).get("source_file") != source:
+                if io.read_exr_metadata(p).get("source_file") != source:
                     return False
-                image_io.read_image(p)
+                io.read_image(p)
             elif kind == "crf":
                 data = json.loads(p.read_text())
                 if len(data.get("inverse_crf", ())) != crf.N_SAMPLES or data.get("source_file") != source:
                     return False
             elif kind == "preview":
-                image_io.read_image(p)
+                io.read_image(p)
     except (Ldr2HdrError, OSError, ValueError):
         return False
     return True
@@ -237,13 +237,13 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
         for p in outputs.values():
             if p.exists():
                 raise OutputExistsError("output exists (use --overwrite to replace it)", p)
-    width, height, _ = image_io.probe_image(path, max_pixels=args.max_pixels)
+    width, height, _ = io.probe_image(path, max_pixels=args.max_pixels)
     limit = int(args.max_memory * 2 ** 30) if args.max_memory else pipeline.default_memory_limit()
     try:
         settings = pipeline.fit_tile_size(height, width, settings, limit)
     except Ldr2HdrError as exc:
         raise Ldr2HdrError(exc.reason, path) from None
-    img = image_io.read_image(path, max_pixels=args.max_pixels)
+    img = io.read_image(path, max_pixels=args.max_pixels)
     row: dict = {"format": img.format, "width": int(img.pixels.shape[1]), "height": int(img.pixels.shape[0])}
     warnings = []
     if img.is_hdr and step != "restore":
@@ -260,7 +260,7 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
     meta = dict(result.metadata, source_file=str(path.resolve()), step=step)
     if step != "estimate-crf":
         meta["inverse_crf"] = json.dumps([round(float(v), 5) for v in result.inverse_crf.gray[::4]])
-        image_io.write_exr(outputs["exr"], result.image, metadata=meta, half=args.half,
+        io.write_exr(outputs["exr"], result.image, metadata=meta, half=args.half,
                            compression=args.compression, overwrite=args.overwrite)
     if "crf" in outputs:
         data = result.inverse_crf.to_json_dict()
@@ -269,7 +269,7 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
     if "preview" in outputs:
         from .tonemap import preview
 
-        image_io.write_png(outputs["preview"], preview(result.image), overwrite=args.overwrite)
+        io.write_png(outputs["preview"], preview(result.image), overwrite=args.overwrite)
     row.update(outputs={k: str(v) for k, v in outputs.items()}, crf_method=result.inverse_crf.method,
                crf_confidence=float(result.inverse_crf.confidence), warnings=warnings)
     if result.image is not None:
@@ -277,10 +277,10 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
     return row
 
 
-def _restore_linear(img: image_io.LoadedImage, settings: pipeline.Settings) -> pipeline.Result:
+def _restore_linear(img: io.LoadedImage, settings: pipeline.Settings) -> pipeline.Result:
     """``restore`` on a linear EXR (e.g. from ``linearize``): undo its exposure and recover the
     curve it was linearized with from its metadata (else sRGB), then :func:`pipeline.run_on_linear`."""
-    meta = image_io.read_exr_metadata(img.path)
+    meta = io.read_exr_metadata(img.path)
     scale = float(meta.get("exposure_scale", 1.0) or 1.0)
     linear = img.pixels / np.float32(scale)
     inv = crf.srgb_inverse()
@@ -297,7 +297,7 @@ def _restore_linear(img: image_io.LoadedImage, settings: pipeline.Settings) -> p
 
 def run_batch(step: str, args) -> int:
     settings = _settings(args, step)
-    files = image_io.list_inputs(args.inputs)
+    files = io.list_inputs(args.inputs)
     if not files:
         raise Ldr2HdrError("no input images found")
     out = Path(args.output)

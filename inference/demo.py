@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation import synth
-from . import image_io
+from . import io
 from .errors import Ldr2HdrError
 
 DEMO_CLIP_FRACTION = 0.03
@@ -55,10 +55,10 @@ def run_demo(hdr_name: str, outdir: Path, view: str = "Filmic") -> dict[str, Pat
     from . import cli
 
     src = resolve_hdr(hdr_name)
-    ref = image_io.read_image(src)
+    ref = io.read_image(src)
     outdir.mkdir(parents=True, exist_ok=True)
     jpg = outdir / f"{src.stem}.jpg"
-    image_io.write_jpeg(jpg, make_ldr(ref.pixels, view), quality=90)
+    io.write_jpeg(jpg, make_ldr(ref.pixels, view), quality=90)
     rc = cli.main(["reconstruct", str(jpg), "-o", str(outdir), "--crf-json", "--preview", "--overwrite", "-q"])
     if rc != 0:
         raise Ldr2HdrError(f"reconstruct failed on the demo input (status {rc})", jpg)

@@ -171,10 +171,10 @@ def run_request(request: Request, progress: ProgressFn | None = None) -> Respons
     try:
         exif = None
         if request.filepath is not None:
-            from . import image_io
+            from . import io
 
             _report(progress, 0.05, "reading image")
-            loaded = image_io.read_image(request.filepath)
+            loaded = io.read_image(request.filepath)
             if loaded.is_hdr:
                 raise UnsupportedImageError("already an HDR (float) image: nothing to reconstruct; "
                                             "use it directly (e.g. Set World Lighting)", request.filepath)

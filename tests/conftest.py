@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -37,6 +38,19 @@ def studio_light_path(name: str) -> Path:
 def studio_light():
     """The :func:`studio_light_path` function, as a fixture."""
     return studio_light_path
+
+
+def hdr_test_image(height: int = 16, width: int = 24) -> np.ndarray:
+    """Smooth positive image spanning 1e-4 .. 5e4 (below and far above 1)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.exp(np.log(1e-4) + (np.log(5e4) - np.log(1e-4)) * (x + y * width) / (height * width - 1))
+    return np.stack([base, base * 0.5, base * 0.25], axis=-1).astype(np.float32)
+
+
+@pytest.fixture(name="hdr_test_image")
+def hdr_test_image_fixture():
+    """The :func:`hdr_test_image` function, as a fixture."""
+    return hdr_test_image
 
 
 @pytest.fixture

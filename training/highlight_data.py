@@ -58,7 +58,7 @@ from ldr2hdr.evaluation import synth  # noqa: E402
 from ldr2hdr.inference import pipeline  # noqa: E402
 from ldr2hdr.inference.crf.dequantize import dequantize, soft_saturation_mask  # noqa: E402
 from ldr2hdr.inference.imaging import luminance  # noqa: E402
-from ldr2hdr.inference.image_io import read_image  # noqa: E402
+from ldr2hdr.inference.io import read_image  # noqa: E402
 import split  # noqa: E402
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from ldr2hdr.evaluation import synth
-from ldr2hdr.inference import crf, demo, image_io, pipeline
+from ldr2hdr.inference import crf, demo, io, pipeline
 from ldr2hdr.inference.imaging import luminance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def _display(hdr: np.ndarray, stops: float) -> np.ndarray:
 
 
 def before_after(method: str, hdr_name: str, view: str) -> tuple[np.ndarray, crf.InverseCRF]:
-    ref = image_io.read_image(demo.resolve_hdr(hdr_name)).pixels
+    ref = io.read_image(demo.resolve_hdr(hdr_name)).pixels
     display = demo.make_ldr(ref, view)
     ldr = synth.encode_jpeg(display, 90)
     result = pipeline.run(ldr, pipeline.Settings(method=method))
@@ -61,7 +61,7 @@ def before_after(method: str, hdr_name: str, view: str) -> tuple[np.ndarray, crf
         _label(_display(_area_resize(exposed, w), -4), "true HDR, shown 4 stops darker"),
     ]
     OUT.mkdir(parents=True, exist_ok=True)
-    image_io.write_png(OUT / "before_after.png", np.concatenate(panels, axis=0))
+    io.write_png(OUT / "before_after.png", np.concatenate(panels, axis=0))
     return ldr, result.inverse_crf
 
 
@@ -88,7 +88,7 @@ def crf_plot(estimated: crf.InverseCRF, view: str, size: int = 360) -> None:
         oiio.ImageBufAlgo.render_text(buf, x0 + 10, pad + 18 + 18 * k, name, 14, "", colour)
     oiio.ImageBufAlgo.render_text(buf, x0 + size // 2 - 50, y0 + 28, "pixel value", 14, "", (0.8, 0.8, 0.8))
     oiio.ImageBufAlgo.render_text(buf, 4, pad - 10, "linear radiance", 14, "", (0.8, 0.8, 0.8))
-    image_io.write_png(OUT / "crf_plot.png", np.asarray(buf.get_pixels(oiio.FLOAT)).reshape(img.shape))
+    io.write_png(OUT / "crf_plot.png", np.asarray(buf.get_pixels(oiio.FLOAT)).reshape(img.shape))
 
 
 def main(argv=None) -> int:

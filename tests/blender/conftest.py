@@ -137,17 +137,17 @@ def _make_ldr_scene(tmp_path_factory, size):
     import numpy as np
 
     bpy = pytest.importorskip("bpy")
-    from ldr2hdr.inference import crf, image_io
+    from ldr2hdr.inference import crf, io
 
     folder = Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
-    full = image_io.read_image(folder / "sunrise.exr").pixels
+    full = io.read_image(folder / "sunrise.exr").pixels
     h, w = size
     small = full.reshape(h, full.shape[0] // h, w, full.shape[1] // w, 3).mean(axis=(1, 3))
     luminance = small @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
     hdr = (small * (LDR_MEDIAN / np.median(luminance))).astype(np.float32)
     ldr = (np.round(crf.linear_to_srgb(hdr) * 255.0) / 255.0).astype(np.float32)
     path = tmp_path_factory.mktemp("ldr") / "sunrise_ldr.png"
-    image_io.write_png(path, ldr)
+    io.write_png(path, ldr)
     return SimpleNamespace(hdr=hdr, ldr=ldr, path=path)
 
 

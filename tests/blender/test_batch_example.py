@@ -9,7 +9,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from ldr2hdr.inference import image_io  # noqa: E402
+from ldr2hdr.inference import io  # noqa: E402
 from ldr2hdr.operators import images  # noqa: E402
 
 
@@ -26,7 +26,7 @@ def test_batch_convert_writes_exrs_and_a_lit_scene(addon, ldr_scene, source_dir,
         runpy.run_path(str(source_dir / "examples" / "batch_convert.py"), run_name="__main__")
     assert exit_info.value.code == 1  # broken.jpg failed, the batch went on
 
-    hdr = image_io.read_image(out / "pano.exr")
+    hdr = io.read_image(out / "pano.exr")
     assert hdr.is_hdr and hdr.pixels.shape == ldr_scene.ldr.shape
     # The EXR holds exactly the float image the operator made (32-bit, no view transform).
     np.testing.assert_array_equal(hdr.pixels, images.image_pixels(bpy.data.images["pano_hdr"]))

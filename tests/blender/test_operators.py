@@ -14,7 +14,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from ldr2hdr.inference import cli, image_io, pipeline  # noqa: E402
+from ldr2hdr.inference import cli, io, pipeline  # noqa: E402
 from ldr2hdr.nodes import compositor, groups  # noqa: E402
 from ldr2hdr.operators import images  # noqa: E402
 
@@ -165,7 +165,7 @@ def test_composite_render_to_exr_carries_restored_values(addon, ldr_scene, tmp_p
     out = tmp_path / "composite.exr"
     bpy.data.images["Render Result"].save_render(str(out), scene=scene)
 
-    rendered = image_io.read_image(out).pixels
+    rendered = io.read_image(out).pixels
     assert rendered.max() > 1.5
     assert rendered[_clipped(ldr_scene.ldr)].max(axis=-1).mean() > 1.5
     np.testing.assert_allclose(rendered, expected, rtol=1e-6, atol=1e-7)
@@ -197,7 +197,7 @@ def test_node_run_matches_command_line(addon, ldr_scene, tmp_path):
     code = cli.main(["reconstruct", str(ldr_scene.path), "-o", str(out), "--float", "-q",
                      "--exposure", "0.5", "--crf", "gamma2.2"])
     assert code == 0
-    theirs = image_io.read_image(out / f"{ldr_scene.path.stem}.exr").pixels
+    theirs = io.read_image(out / f"{ldr_scene.path.stem}.exr").pixels
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
 
 
@@ -218,7 +218,7 @@ def test_image_and_filepath_runs_match_pipeline(addon, ldr_scene):
     # A file is decoded by the worker exactly as the command line decodes it.
     assert bpy.ops.ldr2hdr.linearize(filepath=str(ldr_scene.path)) == {"FINISHED"}
     from_file = _pixels(bpy.data.images[f"{ldr_scene.path.stem}_linear"])
-    decoded = image_io.read_image(ldr_scene.path).pixels
+    decoded = io.read_image(ldr_scene.path).pixels
     np.testing.assert_array_equal(from_file, pipeline.run(decoded, pipeline.Settings(), steps="linearize").linear)
 
     # Script runs make images only, no nodes, kept by a fake user; a re-run replaces the image.
@@ -400,7 +400,7 @@ def _render_composite(ldr_scene, tmp_path):
     bpy.ops.render.render()
     out = tmp_path / "composite.exr"
     bpy.data.images["Render Result"].save_render(str(out), scene=scene)
-    return image_io.read_image(out).pixels
+    return io.read_image(out).pixels
 
 
 @pytest.mark.parametrize("curve", ["srgb", "gamma2.2"])

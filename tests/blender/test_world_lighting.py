@@ -15,7 +15,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from ldr2hdr.inference import crf, image_io  # noqa: E402
+from ldr2hdr.inference import crf, io  # noqa: E402
 from ldr2hdr.nodes import world as world_nodes  # noqa: E402
 from ldr2hdr.operators import images  # noqa: E402
 
@@ -118,7 +118,7 @@ def _scene_with_diffuse_sphere(scene):
 def _render(scene, path):
     bpy.ops.render.render()
     bpy.data.images["Render Result"].save_render(str(path), scene=scene)
-    loaded = image_io.read_image(path)
+    loaded = io.read_image(path)
     return loaded.pixels, loaded.alpha
 
 

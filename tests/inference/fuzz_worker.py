@@ -42,12 +42,12 @@ def make_corpus(folder: Path) -> list[Path]:
     """Valid seed files in several formats, from a real HDR (or a synthetic one without bpy)."""
     import OpenImageIO as oiio
 
-    from ldr2hdr.inference import crf, image_io
+    from ldr2hdr.inference import crf, io
 
     try:
         from ldr2hdr.inference.demo import resolve_hdr
 
-        hdr = image_io.read_image(resolve_hdr("forest")).pixels[::8, ::8][:48, :96]
+        hdr = io.read_image(resolve_hdr("forest")).pixels[::8, ::8][:48, :96]
     except Exception:  # noqa: BLE001 - bpy missing: fall back to a synthetic gradient
         y, x = np.mgrid[0:48, 0:96].astype(np.float32)
         hdr = np.stack([x / 40, y / 30, (x + y) / 90], axis=-1) ** 2
@@ -77,7 +77,7 @@ def make_corpus(folder: Path) -> list[Path]:
     add("half.exr", hdr, oiio.HALF)
     add("float.exr", hdr, oiio.FLOAT, compression="piz")
     add("seed.hdr", hdr, oiio.FLOAT)
-    image_io.write_exr(folder / "neg.exr", hdr - 0.05)
+    io.write_exr(folder / "neg.exr", hdr - 0.05)
     files.append(folder / "neg.exr")
     return files
 
@@ -123,11 +123,11 @@ def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 
 def run_case(path: Path) -> str:
     """``ok``/``refused``; raises anything else."""
-    from ldr2hdr.inference import image_io, pipeline
+    from ldr2hdr.inference import io, pipeline
     from ldr2hdr.inference.errors import Ldr2HdrError
 
     try:
-        img = image_io.read_image(path)
+        img = io.read_image(path)
         if not img.is_hdr:
             pipeline.run(img.pixels, pipeline.Settings(method="classical"))
         return "ok"

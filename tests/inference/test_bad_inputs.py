@@ -16,7 +16,7 @@ import OpenImageIO as oiio
 import pytest
 
 from ldr2hdr.inference.errors import UnsupportedImageError
-from ldr2hdr.inference.image_io import read_exr_metadata, read_image, write_exr, write_jpeg, write_png
+from ldr2hdr.inference.io import read_exr_metadata, read_image, write_exr, write_jpeg, write_png
 
 
 def _refused(path: Path, match: str, **kwargs) -> UnsupportedImageError:

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from ldr2hdr.inference import cli, crf, image_io
+from ldr2hdr.inference import cli, crf, io
 
 
 def _downsample(img, f):
@@ -20,12 +20,12 @@ def photo_dir(tmp_path_factory):
     """Two small LDR photos from the 'sunrise' studio light: a JPEG and a PNG, ~5% clipped."""
     from tests.conftest import studio_light_path
 
-    hdr = _downsample(image_io.read_image(studio_light_path("sunrise")).pixels, 4)  # 256x128
+    hdr = _downsample(io.read_image(studio_light_path("sunrise")).pixels, 4)  # 256x128
     scale = 1.0 / np.quantile(hdr.max(axis=-1), 0.95)
     ldr = crf.apply_crf(hdr * scale, crf.srgb_inverse())
     d = tmp_path_factory.mktemp("photos")
-    image_io.write_jpeg(d / "pano.jpg", ldr, quality=95)
-    image_io.write_png(d / "flat.png", ldr[:, :200])
+    io.write_jpeg(d / "pano.jpg", ldr, quality=95)
+    io.write_png(d / "flat.png", ldr[:, :200])
     return d, hdr * scale
 
 
@@ -53,14 +53,14 @@ def test_reconstruct_file_and_folder(photo_dir, tmp_path, capsys):
         assert (out2 / f"{stem}.preview.png").is_file()
         data = json.loads((out2 / f"{stem}.crf.json").read_text())
         assert len(data["inverse_crf"]) == 1024 and data["method"]
-    hdr = image_io.read_image(out2 / "pano.exr")
+    hdr = io.read_image(out2 / "pano.exr")
     assert hdr.is_hdr
     clipped = truth.max(axis=-1) >= 1.0
     assert clipped.any()
     # values above 1 exist exactly where the input was clipped
     assert hdr.pixels[clipped].max(axis=-1).mean() > 1.5
     assert hdr.pixels[~clipped].max() <= 1.0 + 1e-2 or hdr.pixels[~clipped].max(axis=-1).mean() < 0.6
-    meta = image_io.read_exr_metadata(out2 / "pano.exr")
+    meta = io.read_exr_metadata(out2 / "pano.exr")
     assert "pano.jpg" in meta["source_file"] and meta["crf_method"] and "exposure_scale" in meta
 
 
@@ -88,12 +88,12 @@ def test_linearize_then_restore_equals_reconstruct(photo_dir, tmp_path):
     d, _ = photo_dir
     lin_dir, res_dir, rec_dir = tmp_path / "lin", tmp_path / "res", tmp_path / "rec"
     assert cli.main(["linearize", str(d / "pano.jpg"), "-o", str(lin_dir), "-q", "--float"]) == 0
-    lin = image_io.read_image(lin_dir / "pano.exr").pixels
+    lin = io.read_image(lin_dir / "pano.exr").pixels
     assert lin.max() <= 1.0 + 1e-6
     assert cli.main(["restore", str(lin_dir / "pano.exr"), "-o", str(res_dir), "-q", "--float"]) == 0
     assert cli.main(["reconstruct", str(d / "pano.jpg"), "-o", str(rec_dir), "-q", "--float"]) == 0
-    a = image_io.read_image(res_dir / "pano.exr").pixels
-    b = image_io.read_image(rec_dir / "pano.exr").pixels
+    a = io.read_image(res_dir / "pano.exr").pixels
+    b = io.read_image(rec_dir / "pano.exr").pixels
     assert a.max() > 1.5
     # restore re-encodes the dequantized linear image and rounds it to 8-bit codes, so it sees
     # the same clipped pixels as reconstruct: the results agree up to float rounding.
@@ -116,10 +116,10 @@ def test_crf_options(photo_dir, tmp_path):
 def test_hdr_input_passes_through_with_warning(tmp_path, capfd, caplog):
     src = tmp_path / "already.exr"
     pix = np.full((8, 16, 3), 5.0, np.float32)
-    image_io.write_exr(src, pix)
+    io.write_exr(src, pix)
     assert cli.main(["reconstruct", str(src), "-o", str(tmp_path / "out"), "-q"]) == 0
     assert "already HDR" in capfd.readouterr().err + caplog.text
-    np.testing.assert_allclose(image_io.read_image(tmp_path / "out" / "already.exr").pixels, pix)
+    np.testing.assert_allclose(io.read_image(tmp_path / "out" / "already.exr").pixels, pix)
 
 
 BAD_CASES = {

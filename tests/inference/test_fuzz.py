@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ldr2hdr.inference import cli, crf, image_io, pipeline
+from ldr2hdr.inference import cli, crf, io, pipeline
 from ldr2hdr.inference.errors import Ldr2HdrError, UnsupportedImageError
 
 WORKER = Path(__file__).with_name("fuzz_worker.py")
@@ -53,10 +53,10 @@ finite_or_special = st.one_of(
     lambda s: (s[0], s[1], 3)), elements=finite_or_special))
 def test_exr_values_are_refused_or_sanitized(tmp_path, pixels):
     path = tmp_path / "v.exr"
-    image_io.write_exr(path, pixels, half=False)
+    io.write_exr(path, pixels, half=False)
     finite = np.isfinite(pixels).all()
     try:
-        img = image_io.read_image(path)
+        img = io.read_image(path)
     except UnsupportedImageError as exc:
         assert not finite and "non-finite" in str(exc) and "\n" not in str(exc)
         return
@@ -97,7 +97,7 @@ def _tiny_batch(folder: Path, n_good: int, n_bad: int) -> None:
     good = []
     for i in range(n_good):
         p = folder / f"g{i:03d}.png"
-        image_io.write_png(p, rng.random((12, 16, 3)).astype(np.float32))
+        io.write_png(p, rng.random((12, 16, 3)).astype(np.float32))
         good.append(p)
     data = good[0].read_bytes()
     for i in range(n_bad):
@@ -129,9 +129,9 @@ def test_two_batches_on_one_output_folder_do_not_corrupt_each_other(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(f"g{i:03d}.exr" for i in range(30))
     for i in range(30):
-        meta = image_io.read_exr_metadata(out / f"g{i:03d}.exr")
+        meta = io.read_exr_metadata(out / f"g{i:03d}.exr")
         assert meta["source_file"].endswith(f"g{i:03d}.png")
-        image_io.read_image(out / f"g{i:03d}.exr")
+        io.read_image(out / f"g{i:03d}.exr")
     # each file was written by exactly one process; the other was told, not silently overwritten
     refused = sum(e.count("exists (use --overwrite") for e in errs)
     assert refused == 30

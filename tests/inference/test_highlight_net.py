@@ -205,7 +205,7 @@ def test_trained_weights_bring_back_energy_on_a_studio_light():
     if not files:
         pytest.skip("Blender studio lights not available")
     from ldr2hdr.evaluation import metrics
-    from ldr2hdr.inference.image_io import read_image
+    from ldr2hdr.inference.io import read_image
 
     ref = read_image(files[0]).pixels
     ref = metrics.area_downsample(ref, 128, 256).astype(np.float32)

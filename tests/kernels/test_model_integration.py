@@ -16,7 +16,7 @@ from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 from ldr2hdr.inference.errors import Ldr2HdrError
 from ldr2hdr.inference.highlights.learned import network_dtype, restore_highlights_learned
 from ldr2hdr.inference.highlights.network import WEIGHTS_FILE
-from ldr2hdr.inference.image_io import read_image
+from ldr2hdr.inference.io import read_image
 
 MAX_STOPS_RMSE = 0.05  # the bound on the change half precision may make
 

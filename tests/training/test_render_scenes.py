@@ -23,7 +23,7 @@ def _render(out: Path, seed: int, count: int = 1) -> subprocess.CompletedProcess
 
 
 def test_renders_are_linear_hdr_panoramas_and_resume(tmp_path):
-    from ldr2hdr.inference.image_io import read_image
+    from ldr2hdr.inference.io import read_image
 
     # seeds 1000 (outdoor, sun) and 1001 (indoor, lamps) with the default 60 % outdoor share
     proc = _render(tmp_path, 1000, count=2)

@@ -93,11 +93,11 @@ def test_render_fraction_decides_where_panoramas_come_from():
 
 
 def test_load_renders_skips_what_is_not_a_rendered_panorama(tmp_path):
-    from ldr2hdr.inference import image_io
+    from ldr2hdr.inference import io
 
     good = np.ones((32, 64, 3), np.float32)
-    image_io.write_exr(tmp_path / "render_00001.exr", good)
-    image_io.write_exr(tmp_path / "render_00002.exr", np.ones((32, 32, 3), np.float32))  # not 2:1
+    io.write_exr(tmp_path / "render_00001.exr", good)
+    io.write_exr(tmp_path / "render_00002.exr", np.ones((32, 32, 3), np.float32))  # not 2:1
     (tmp_path / "render_00003.exr").write_bytes(b"not an exr")
     refs = highlight_data.load_renders(tmp_path)
     assert [r.name for r in refs] == ["render_00001.exr"]
