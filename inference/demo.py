@@ -8,12 +8,14 @@ JPEG, just as a camera would. Then it runs ``reconstruct`` on that JPEG.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
 
 from ..evaluation import synth
 from . import io
+from .batch import add_step_arguments, run_batch
 from .errors import Ldr2HdrError
 
 DEMO_CLIP_FRACTION = 0.03
@@ -52,14 +54,18 @@ def make_ldr(hdr: np.ndarray, view: str = "Filmic") -> np.ndarray:
 
 def run_demo(hdr_name: str, outdir: Path, view: str = "Filmic") -> dict[str, Path]:
     """Write ``<name>.jpg`` (the photo) and reconstruct it into ``outdir``; return the paths."""
-    from . import cli
-
     src = resolve_hdr(hdr_name)
     ref = io.read_image(src)
     outdir.mkdir(parents=True, exist_ok=True)
     jpg = outdir / f"{src.stem}.jpg"
     io.write_jpeg(jpg, make_ldr(ref.pixels, view), quality=90)
-    rc = cli.main(["reconstruct", str(jpg), "-o", str(outdir), "--crf-json", "--preview", "--overwrite", "-q"])
+    parser = argparse.ArgumentParser(prog="ldr2hdr reconstruct")
+    add_step_arguments(parser, "reconstruct")
+    args = parser.parse_args([str(jpg), "-o", str(outdir), "--crf-json", "--preview", "--overwrite", "-q"])
+    try:
+        rc = run_batch("reconstruct", args)
+    except Ldr2HdrError as exc:
+        raise Ldr2HdrError(f"reconstruct failed on the demo input: {exc.reason}", jpg) from None
     if rc != 0:
         raise Ldr2HdrError(f"reconstruct failed on the demo input (status {rc})", jpg)
     return {"photo": jpg, "hdr": outdir / f"{src.stem}.exr", "preview": outdir / f"{src.stem}.preview.png",

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from ldr2hdr.inference import batch as batch_steps
 from ldr2hdr.inference import cli, crf, io
 
 
@@ -195,8 +196,8 @@ def test_resume_does_not_trust_a_damaged_output(photo_dir, tmp_path):
     exr = out / "img000.exr"
     exr.write_bytes(exr.read_bytes()[:200])  # e.g. copied over by another tool and cut short
     args = cli.build_parser().parse_args(["linearize", str(batch), "-o", str(out), "--resume"])
-    assert not cli.outputs_complete(batch / "img000.png", "linearize", args)
-    assert cli.outputs_complete(batch / "img001.png", "linearize", args)
+    assert not batch_steps.outputs_complete(batch / "img000.png", "linearize", args)
+    assert batch_steps.outputs_complete(batch / "img001.png", "linearize", args)
 
 
 def test_ctrl_c_stops_after_the_current_file(photo_dir, tmp_path, monkeypatch, capfd):
@@ -204,7 +205,7 @@ def test_ctrl_c_stops_after_the_current_file(photo_dir, tmp_path, monkeypatch, c
     import signal
 
     batch = _small_batch(tmp_path, photo_dir, n_good=5, n_bad=0)
-    real = cli.process_one
+    real = batch_steps.process_one
     calls = []
 
     def interrupting(path, *a, **k):
@@ -213,7 +214,7 @@ def test_ctrl_c_stops_after_the_current_file(photo_dir, tmp_path, monkeypatch, c
             os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C during file 2
         return real(path, *a, **k)
 
-    monkeypatch.setattr(cli, "process_one", interrupting)
+    monkeypatch.setattr(batch_steps, "process_one", interrupting)
     out = tmp_path / "out"
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when pytest runs as a background job
     rc = cli.main(["linearize", str(batch), "-o", str(out), "-q"])
