@@ -258,7 +258,7 @@ class Scene:
 
 def load_training_scenes(root: Path = HDR_ROOT, max_width: int = 1024) -> list[Scene]:
     """Training HDRs (never an evaluation file), downsized to ``max_width`` for speed."""
-    from ldr2hdr.evaluation.harness import read_hdr
+    from ldr2hdr.evaluation.references import read_hdr
 
     scenes = []
     for path in split.train_files(root):

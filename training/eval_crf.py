@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "training"))
 import split  # noqa: E402
 
 from ldr2hdr.evaluation import metrics, synth  # noqa: E402
-from ldr2hdr.evaluation.harness import read_hdr  # noqa: E402
+from ldr2hdr.evaluation.references import read_hdr  # noqa: E402
 from ldr2hdr.inference import crf  # noqa: E402
 from ldr2hdr.inference.crf import network as crf_net  # noqa: E402
 from ldr2hdr.inference.weights import load_manifest, record_weights_file  # noqa: E402

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ldr2hdr.evaluation import harness as evaluate, synth
+from ldr2hdr.evaluation import references, synth
 from ldr2hdr.inference import crf
 from ldr2hdr.inference.crf.dequantize import dequantize
 
@@ -65,8 +65,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     rows = []
-    for path in evaluate.find_references(evaluate.default_reference_paths()):
-        ref = evaluate.load_reference(path, args.max_width)
+    for path in references.find_references(references.default_reference_paths()):
+        ref = references.load_reference(path, args.max_width)
         rows.append({"reference": ref.label, **measure(ref.pixels)})
     keys = ["plain_smooth_rmse", "dequantized_smooth_rmse", "plain_edge_rmse", "dequantized_edge_rmse"]
     mean = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}

@@ -14,7 +14,7 @@ Methods get only those pixels:
 * ``kovaleski2014``: the pipeline's classical step (Kovaleski-Oliveira expand map);
 * ``learned``: :func:`inference.highlights.learned.restore_highlights_learned`.
 
-Scoring: ``evaluation.harness.score`` (alignment and metrics of the project harness:
+Scoring: ``evaluation.samples.score`` (alignment and metrics of the project harness:
 clipped energy in stops, irradiance error for panoramas, SI log2 RMSE inside the clip
 mask, PU21-PSNR). Writes ``runs/highlights/eval.json`` and prints a markdown table.
 
@@ -38,7 +38,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import split  # noqa: E402
-from ldr2hdr.evaluation import harness as evaluate, synth  # noqa: E402
+from ldr2hdr.evaluation import references, report, synth  # noqa: E402
+from ldr2hdr.evaluation.samples import score  # noqa: E402
 from ldr2hdr.inference import pipeline  # noqa: E402
 from ldr2hdr.inference.highlights import classical  # noqa: E402
 from ldr2hdr.inference import crf  # noqa: E402
@@ -90,7 +91,7 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
     settings = pipeline.Settings(method="classical")  # the classical rows; the learned row calls the network directly
     rows = []
     for path in files:
-        ref = evaluate.load_reference(path, max_width)
+        ref = references.load_reference(path, max_width)
         pano = ref.panorama
         if upsample > 1:
             ref.pixels = _upsample(ref.pixels, upsample)
@@ -114,7 +115,7 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
             times["learned"] = time.perf_counter() - t0
             cache: dict = {}
             for method in methods:
-                s = evaluate.score(preds[method], ref.pixels, info["clip_mask"], panorama=pano, cache=cache)
+                s = score(preds[method], ref.pixels, info["clip_mask"], panorama=pano, cache=cache)
                 row = {"reference": path.name, "panorama": pano, "clip_fraction": clip, "method": method,
                        "seconds": round(times[method], 3), **{k: s[k] for k in KEYS}}
                 rows.append(row)
@@ -131,7 +132,7 @@ def run(weights: Path, out_dir: Path, max_width: int, limit: int | None, tile_si
     result = {
         "protocol": ("EVAL split (training/split.py) + Blender studio lights, <= %d px wide; synth.synthesize "
                      "srgb, png, clip %s; pipeline.linearize (dequantize + sRGB, soft mask 0.95); scored with "
-                     "evaluation.harness.score. %s" % (max_width, list(CLIP_FRACTIONS), evaluate.ALIGNMENT_STATEMENT)),
+                     "evaluation.samples.score. %s" % (max_width, list(CLIP_FRACTIONS), report.ALIGNMENT_STATEMENT)),
         "weights": str(weights),
         "max_side": max_side,
         "min_side": min_side,

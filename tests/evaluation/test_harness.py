@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldr2hdr.evaluation import harness as evaluate, metrics
+from ldr2hdr.evaluation import harness, methods, metrics, references, report
 from ldr2hdr.inference import cli
 from ldr2hdr.inference.errors import Ldr2HdrError
 from ldr2hdr.training import split
@@ -43,7 +43,7 @@ def tiny_light(tmp_path_factory) -> Path:
 
 
 def _run_tiny(folder: Path, out: Path, methods=("srgb-clip", "gamma2.2"), curves=("srgb", "gamma2.2")):
-    return evaluate.evaluate(
+    return harness.evaluate(
         [folder], list(methods), out, max_width=128, clip_fractions=(0.05,), codecs=("png",), curves=list(curves)
     )
 
@@ -55,7 +55,7 @@ def test_end_to_end_writes_json_and_markdown(tiny_light, tmp_path):
     assert len(data["rows"]) == 2 * 2  # 2 curves x 2 methods
     row = data["rows"][0]
     for key in ("reference", "curve", "curve_family", "clip_fraction", "codec", "method", "status",
-                *evaluate.METRIC_COLUMNS):
+                *report.METRIC_COLUMNS):
         assert key in row, key
     assert all(r["status"] == "ok" for r in data["rows"])
     by_method = data["summary"]["by_method"]
@@ -70,7 +70,7 @@ def test_end_to_end_writes_json_and_markdown(tiny_light, tmp_path):
 
     md = (tmp_path / "results.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| method |"))
-    for label, _, _ in evaluate.METRIC_COLUMNS.values():
+    for label, _, _ in report.METRIC_COLUMNS.values():
         assert label in header
     assert "| srgb-clip |" in md and "| gamma2.2 |" in md
     assert "Alignment:" in md
@@ -92,13 +92,13 @@ def test_custom_method_plugs_in_and_unavailable_is_reported(tiny_light, tmp_path
     def missing():
         raise ImportError("weights not trained yet")
 
-    evaluate.register_method("test-gamma", perfect_curve, replace=True)
-    evaluate.register_method("test-missing", perfect_curve, check=missing, replace=True)
+    methods.register_method("test-gamma", perfect_curve, replace=True)
+    methods.register_method("test-missing", perfect_curve, check=missing, replace=True)
     try:
         summary = _run_tiny(tiny_light, tmp_path, methods=("test-gamma", "test-missing"), curves=("gamma2.2",))
     finally:
-        evaluate._REGISTRY.pop("test-gamma", None)
-        evaluate._REGISTRY.pop("test-missing", None)
+        methods._REGISTRY.pop("test-gamma", None)
+        methods._REGISTRY.pop("test-missing", None)
     assert [r["method"] for r in summary["rows"]] == ["test-gamma"]
     assert summary["rows"][0]["crf_rmse"] == pytest.approx(0.0, abs=1e-12)
     assert "test-missing" in summary["unavailable_methods"]
@@ -109,11 +109,11 @@ def test_method_errors_are_recorded_not_fatal(tiny_light, tmp_path):
     def broken(ldr, info):
         return ldr[:, :-1], None  # wrong shape
 
-    evaluate.register_method("test-broken", broken, replace=True)
+    methods.register_method("test-broken", broken, replace=True)
     try:
         summary = _run_tiny(tiny_light, tmp_path, methods=("test-broken", "srgb-clip"), curves=("srgb",))
     finally:
-        evaluate._REGISTRY.pop("test-broken", None)
+        methods._REGISTRY.pop("test-broken", None)
     status = {r["method"]: r["status"] for r in summary["rows"]}
     assert status["test-broken"].startswith("error:") and status["srgb-clip"] == "ok"
     assert summary["summary"]["by_method"]["test-broken"]["errors"] == 1
@@ -121,13 +121,13 @@ def test_method_errors_are_recorded_not_fatal(tiny_light, tmp_path):
 
 def test_unknown_method_and_missing_refs_raise(tmp_path):
     with pytest.raises(Ldr2HdrError):
-        evaluate.evaluate([tmp_path], ["no-such-method"], tmp_path / "out")
+        harness.evaluate([tmp_path], ["no-such-method"], tmp_path / "out")
     with pytest.raises(Ldr2HdrError):
-        evaluate.evaluate([tmp_path], ["srgb-clip"], tmp_path / "out")  # empty folder
+        harness.evaluate([tmp_path], ["srgb-clip"], tmp_path / "out")  # empty folder
 
 
 def test_default_registry_has_the_baselines():
-    names = evaluate.available_methods()
+    names = methods.available_methods()
     for name in ("srgb-clip", "gamma2.2", "masia2017", "kovaleski2014", "ldr2hdr-classical", "ldr2hdr-learned"):
         assert name in names
 
@@ -138,8 +138,8 @@ def test_find_references_skips_training_files(tmp_path):
     _write_exr(tmp_path / train_name, img)
     _write_exr(tmp_path / "my_own.exr", img)
     (tmp_path / "notes.txt").write_text("not an image")
-    assert [p.name for p in evaluate.find_references([tmp_path])] == ["my_own.exr"]
-    names = sorted(p.name for p in evaluate.find_references([tmp_path], exclude_training=False))
+    assert [p.name for p in references.find_references([tmp_path])] == ["my_own.exr"]
+    names = sorted(p.name for p in references.find_references([tmp_path], exclude_training=False))
     assert names == sorted([train_name, "my_own.exr"])
 
 
@@ -147,21 +147,21 @@ def test_quick_subset_mixes_panoramas_and_flats(tmp_path):
     for i in range(6):
         _write_exr(tmp_path / f"pano{i}.exr", np.ones((8, 16, 3), np.float32))
         _write_exr(tmp_path / f"flat{i}.exr", np.ones((8, 12, 3), np.float32))
-    chosen = evaluate._quick_subset(evaluate.find_references([tmp_path]))
+    chosen = references._quick_subset(references.find_references([tmp_path]))
     kinds = [p.name.startswith("pano") for p in chosen]
-    assert kinds.count(True) == evaluate.QUICK_PANORAMAS and kinds.count(False) == evaluate.QUICK_FLATS
-    assert chosen == evaluate._quick_subset(list(reversed(evaluate.find_references([tmp_path]))))
+    assert kinds.count(True) == references.QUICK_PANORAMAS and kinds.count(False) == references.QUICK_FLATS
+    assert chosen == references._quick_subset(list(reversed(references.find_references([tmp_path]))))
 
 
 def test_cli_arguments_and_run_eval(tiny_light, tmp_path, capsys):
-    parser = evaluate.add_eval_arguments(argparse.ArgumentParser())
+    parser = harness.add_eval_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--list-methods"])
-    assert evaluate.run_eval(args) == 0
+    assert harness.run_eval(args) == 0
     assert "kovaleski2014" in capsys.readouterr().out
     args = parser.parse_args([str(tiny_light), "--methods", "srgb-clip", "--out", str(tmp_path), "--quick",
                               "--max-width", "64"])
     assert args.quick and args.methods == "srgb-clip"
-    assert evaluate.run_eval(args) == 0
+    assert harness.run_eval(args) == 0
     assert (tmp_path / "results.json").is_file()
     assert "| srgb-clip |" in capsys.readouterr().out
 
@@ -219,44 +219,44 @@ def test_shards_and_method_subsets_merge_into_the_whole(tiny_light, tmp_path):
     (second / "sunset_small.exr").rename(second / "sunset_copy.exr")
     refs = [tiny_light, second]
     kw = dict(max_width=128, clip_fractions=(0.05,), codecs=("png",), curves=["srgb"])
-    whole = evaluate.evaluate(refs, ["srgb-clip", "gamma2.2"], tmp_path / "whole", **kw)
-    a = evaluate.evaluate(refs, ["srgb-clip"], tmp_path / "a", shard=(0, 2), **kw)
-    b = evaluate.evaluate(refs, ["srgb-clip"], tmp_path / "b", shard=(1, 2), **kw)
-    c = evaluate.evaluate(refs, ["gamma2.2"], tmp_path / "c", **kw)
+    whole = harness.evaluate(refs, ["srgb-clip", "gamma2.2"], tmp_path / "whole", **kw)
+    a = harness.evaluate(refs, ["srgb-clip"], tmp_path / "a", shard=(0, 2), **kw)
+    b = harness.evaluate(refs, ["srgb-clip"], tmp_path / "b", shard=(1, 2), **kw)
+    c = harness.evaluate(refs, ["gamma2.2"], tmp_path / "c", **kw)
     assert len(a["rows"]) == len(b["rows"]) == 1
-    merged = evaluate.merge_results([tmp_path / p / "results.json" for p in "abc"], tmp_path / "m")
+    merged = harness.merge_results([tmp_path / p / "results.json" for p in "abc"], tmp_path / "m")
     assert len(merged["rows"]) == len(whole["rows"]) == 4
     for method in ("srgb-clip", "gamma2.2"):
         assert merged["summary"]["by_method"][method]["pu21_psnr"]["mean"] == pytest.approx(
             whole["summary"]["by_method"][method]["pu21_psnr"]["mean"])
     assert (tmp_path / "m" / "results.md").is_file()
     with pytest.raises(Ldr2HdrError):
-        evaluate.evaluate(refs, ["srgb-clip"], tmp_path / "x", shard=(2, 2), **kw)
+        harness.evaluate(refs, ["srgb-clip"], tmp_path / "x", shard=(2, 2), **kw)
 
 
 def test_candidate_weights_folder_is_used_instead_of_the_bundled_weights(tiny_light, tmp_path):
     import shutil
 
-    bundled = Path(evaluate.__file__).resolve().parents[1] / "weights"
+    bundled = Path(harness.__file__).resolve().parents[1] / "weights"
     cand = tmp_path / "candidate"
     cand.mkdir()
     shutil.copyfile(bundled / "manifest.json", cand / "manifest.json")
     shutil.copyfile(bundled / "highlight_net.safetensors", cand / "highlight_net.safetensors")
     kw = dict(max_width=128, clip_fractions=(0.05,), codecs=("png",), curves=["srgb"])
-    same = evaluate.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "same", weights_dir=cand, **kw)
+    same = harness.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "same", weights_dir=cand, **kw)
     assert same["config"]["weights_dir"] == str(cand)
     assert [r["status"] for r in same["rows"]] == ["ok"]
     data = bytearray((cand / "highlight_net.safetensors").read_bytes())
     data[-1] ^= 0xFF  # no longer the file its manifest describes: the run must refuse it
     (cand / "highlight_net.safetensors").write_bytes(bytes(data))
-    bad = evaluate.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "bad", weights_dir=cand, **kw)
+    bad = harness.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "bad", weights_dir=cand, **kw)
     assert bad["rows"][0]["status"].startswith("error") and "sha256" in bad["rows"][0]["status"]
 
 
 def test_missing_candidate_weights_folder_is_one_error_before_any_sample(tiny_light, tmp_path, capsys):
     missing = tmp_path / "no-such-folder"
     with pytest.raises(Ldr2HdrError, match="weights folder not found"):
-        evaluate.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "out", weights_dir=missing,
+        harness.evaluate([tiny_light], ["ldr2hdr-learned"], tmp_path / "out", weights_dir=missing,
                           max_width=128, clip_fractions=(0.05,), codecs=("png",), curves=["srgb"])
     assert not (tmp_path / "out" / "results.json").exists()
     rc = cli.main(["eval", str(tiny_light), "--weights-dir", str(missing), "--out", str(tmp_path / "cli")])

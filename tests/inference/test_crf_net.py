@@ -228,7 +228,7 @@ def test_bad_shape_is_rejected():
 def test_known_curves_recovered_on_studio_light(curve, studio_light):
     if not crf_net.WEIGHTS_FILE.is_file():
         pytest.skip("trained weights not present (run training/train_crf.py, then eval_crf.py --publish)")
-    from ldr2hdr.evaluation.harness import read_hdr
+    from ldr2hdr.evaluation.references import read_hdr
 
     hdr = read_hdr(studio_light("forest"))
     ldr, info = synth.synthesize(hdr, curve, 0.03, "png")
