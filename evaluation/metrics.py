@@ -15,6 +15,9 @@ Conventions shared by all functions:
   the harness reports it as "n/a".
 * Equirectangular panoramas (width == 2 * height) are weighted by solid angle
   where a metric integrates over the sphere; flat images use uniform weights.
+
+This module holds the pixel metrics (alignment, log error, PU21, camera curves); the
+lighting metrics (irradiance, clipped energy, panorama geometry) are in :mod:`.lighting`.
 """
 
 from __future__ import annotations
@@ -48,9 +51,6 @@ LOG_FLOOR_STOPS = 10.0
 ALIGN_TAIL_FRACTION = 0.05
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
 def _as_rgb64(img: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(img, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[2] != 3:
@@ -75,83 +75,6 @@ def _as_mask(mask: np.ndarray | None, shape: tuple[int, int], name: str) -> np.n
 def luminance(img: np.ndarray) -> np.ndarray:
     """Rec.709 luminance of an HxWx3 linear image -> HxW float64 (same units as the input)."""
     return np.asarray(img, dtype=np.float64) @ REC709_LUMA
-
-
-def is_equirect(shape: tuple[int, ...]) -> bool:
-    """True when an image of ``shape`` (H, W, ...) is a 2:1 equirectangular panorama (within 1 %)."""
-    h, w = int(shape[0]), int(shape[1])
-    return h > 0 and abs(w - 2 * h) <= max(1, round(0.01 * w))
-
-
-def equirect_solid_angle(height: int, width: int) -> np.ndarray:
-    """Solid angle (steradians) of each pixel of an equirect map -> HxW float64, sums to 4*pi.
-
-    Row 0 is the top (zenith). Pixel ``(i, j)`` covers latitudes
-    ``[pi/2 - (i+1) pi/H, pi/2 - i pi/H]`` and a longitude span of ``2 pi / W``;
-    its exact solid angle is ``(sin(lat_top) - sin(lat_bottom)) * 2 pi / W``.
-    """
-    edges = np.pi / 2 - np.arange(height + 1) * (np.pi / height)
-    band = np.sin(edges[:-1]) - np.sin(edges[1:])
-    return np.repeat((band * (2 * np.pi / width))[:, None], width, axis=1)
-
-
-def equirect_directions(height: int, width: int) -> np.ndarray:
-    """Unit direction of each pixel centre of an equirect map -> HxWx3 float64.
-
-    Convention: +Y up (row 0 = zenith); longitude grows with the column, the
-    centre column looks along -Z. Metrics that integrate over all directions do
-    not depend on this choice.
-    """
-    lat = np.pi / 2 - (np.arange(height) + 0.5) * (np.pi / height)
-    lon = (np.arange(width) + 0.5) * (2 * np.pi / width) - np.pi
-    clat = np.cos(lat)[:, None]
-    x = clat * np.sin(lon)[None, :]
-    y = np.repeat(np.sin(lat)[:, None], width, axis=1)
-    z = -clat * np.cos(lon)[None, :]
-    return np.stack([x, y, z], axis=-1)
-
-
-def fibonacci_sphere(n: int) -> np.ndarray:
-    """``n`` nearly uniform unit vectors on the sphere (golden-angle spiral) -> (n, 3) float64."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    k = np.arange(n) + 0.5
-    y = 1.0 - 2.0 * k / n
-    r = np.sqrt(np.maximum(0.0, 1.0 - y * y))
-    phi = k * math.pi * (3.0 - math.sqrt(5.0))
-    return np.stack([r * np.cos(phi), y, r * np.sin(phi)], axis=1)
-
-
-def area_downsample(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Box-filter (area-averaging) resize of an HxWxC image to ``height`` x ``width``.
-
-    Exact area weights for arbitrary ratios (a pixel partly covered by an output
-    cell contributes by its covered fraction), so energy is preserved:
-    ``out.mean() == img.mean()`` up to rounding. Upsampling is not supported.
-    """
-    arr = np.asarray(img, dtype=np.float64)
-    h, w = arr.shape[:2]
-    if height > h or width > w or height < 1 or width < 1:
-        raise ValueError(f"area_downsample: cannot resize {h}x{w} to {height}x{width}")
-    if (h, w) == (height, width):
-        return arr.copy()
-    ry = _area_matrix(h, height)
-    rx = _area_matrix(w, width)
-    # out[i, j] = sum_a sum_b ry[i, a] arr[a, b] rx[j, b]
-    return np.einsum("ia,ab...,jb->ij...", ry, arr, rx, optimize=True)
-
-
-def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) matrix whose rows average the input cells covered by each output cell."""
-    edges = np.linspace(0.0, n_in, n_out + 1)
-    lo = edges[:-1, None]
-    hi = edges[1:, None]
-    cells = np.arange(n_in)[None, :]
-    overlap = np.clip(np.minimum(hi, cells + 1) - np.maximum(lo, cells), 0.0, None)
-    return overlap / (n_in / n_out)
-
-
-# ----------------------------------------------------------------------------- alignment
 
 
 def align_scale(pred: np.ndarray, ref: np.ndarray, valid_mask: np.ndarray | None = None) -> float:
@@ -191,9 +114,6 @@ def align_scale(pred: np.ndarray, ref: np.ndarray, valid_mask: np.ndarray | None
 
 def _resolve_scale(pred, ref, scale, align_mask) -> float:
     return align_scale(pred, ref, align_mask) if scale is None else float(scale)
-
-
-# ----------------------------------------------------------------------------- log error
 
 
 def si_log2_rmse(
@@ -237,9 +157,6 @@ def si_log2_rmse(
     eps = np.median(positive) * 2.0 ** (-LOG_FLOOR_STOPS)
     diff = np.log2(np.maximum(yp[sel], eps)) - np.log2(np.maximum(yr[sel], eps))
     return float(np.sqrt(np.mean(diff * diff)))
-
-
-# ----------------------------------------------------------------------------- PU21
 
 
 def pu21_encode(luminance_cdm2: np.ndarray) -> np.ndarray:
@@ -332,137 +249,6 @@ def pu21_psnr(
     if mse <= 0:
         return PSNR_CAP_DB
     return float(min(PSNR_CAP_DB, 20.0 * math.log10(PU21_PEAK) - 10.0 * math.log10(mse)))
-
-
-# ----------------------------------------------------------------------------- lighting
-
-
-def irradiance_map(pano: np.ndarray, normals: np.ndarray, *, size: tuple[int, int] = (64, 128)) -> np.ndarray:
-    """Diffuse irradiance of an equirect environment at given normals.
-
-    ``E_c(n) = sum_pixels L_c(w) * max(0, n . w) * dOmega(w)`` (W/m^2 per unit
-    radiance; a constant map of radiance ``L`` gives ``pi * L``), computed on the
-    map area-downsampled to ``size`` = (H, W) (default 64x128) for speed; area
-    averaging preserves the energy, which is all irradiance depends on.
-
-    Args:
-        pano: HxWx3 linear equirect map (2:1).
-        normals: (N, 3) unit vectors.
-        size: (H, W) working resolution, clipped to the input resolution.
-
-    Returns:
-        (N, 3) float64 irradiance per RGB channel.
-    """
-    arr = _as_rgb64(pano, "pano")
-    h, w = arr.shape[:2]
-    th, tw = min(size[0], h), min(size[1], w)
-    small = area_downsample(arr, th, tw)
-    dirs = equirect_directions(th, tw).reshape(-1, 3)
-    weights = equirect_solid_angle(th, tw).reshape(-1)
-    cos = np.maximum(0.0, np.asarray(normals, dtype=np.float64) @ dirs.T)  # (N, P)
-    return (cos * weights[None, :]) @ small.reshape(-1, 3)
-
-
-def irradiance_error(
-    pred_pano: np.ndarray,
-    ref_pano: np.ndarray,
-    n_normals: int = 64,
-    *,
-    scale: float | None = None,
-    align_mask: np.ndarray | None = None,
-) -> float:
-    """Mean relative error of diffuse (cosine-weighted) irradiance over the sphere.
-
-    After alignment (``scale``, default :func:`align_scale`), irradiance is
-    computed per RGB channel at ``n_normals`` Fibonacci-sphere normals (see
-    :func:`irradiance_map`), and the error is the mean over normals of
-    ``||E_pred(n) - E_ref(n)||_2 / ||E_ref(n)||_2`` (Euclidean norms over RGB),
-    so 0.1 means the lighting of a diffuse object is off by about 10 %.
-    Normals where the reference irradiance is zero are skipped.
-
-    Args:
-        pred_pano, ref_pano: HxWx3 linear equirect maps (2:1).
-        n_normals: number of normals.
-        scale, align_mask: see :func:`si_log2_rmse`.
-
-    Returns:
-        Relative error (>= 0), ``nan`` if alignment fails or all irradiance is 0.
-    """
-    pred = _as_rgb64(pred_pano, "pred_pano")
-    ref = _as_rgb64(ref_pano, "ref_pano")
-    _check_same_shape(pred, ref)
-    s = _resolve_scale(pred, ref, scale, align_mask)
-    if not np.isfinite(s):
-        return float("nan")
-    normals = fibonacci_sphere(n_normals)
-    e_ref = irradiance_map(ref, normals)
-    e_pred = irradiance_map(pred * s, normals)
-    den = np.linalg.norm(e_ref, axis=1)
-    ok = den > 0
-    if not ok.any():
-        return float("nan")
-    return float(np.mean(np.linalg.norm(e_pred - e_ref, axis=1)[ok] / den[ok]))
-
-
-def clipped_energy_log2_ratio(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    clip_mask: np.ndarray,
-    *,
-    scale: float | None = None,
-    align_mask: np.ndarray | None = None,
-    panorama: bool | None = None,
-) -> float:
-    """Signed energy error inside the clipped region, in stops.
-
-    ``log2( sum_{clip} w * s*Y_pred / sum_{clip} w * Y_ref )`` where ``w`` is the
-    pixel solid angle for equirect panoramas (``panorama=None`` detects 2:1) and
-    1 for flat images. Negative means the reconstruction has too little energy
-    in the highlights (the usual failure: a clipped sun).
-
-    Returns:
-        Stops (float), ``nan`` for an empty mask, failed alignment, or a
-        non-positive energy on either side.
-    """
-    pred = _as_rgb64(pred, "pred")
-    ref = _as_rgb64(ref, "ref")
-    _check_same_shape(pred, ref)
-    m = _as_mask(clip_mask, ref.shape[:2], "clip_mask")
-    if not m.any():
-        return float("nan")
-    s = _resolve_scale(pred, ref, scale, align_mask)
-    if not np.isfinite(s):
-        return float("nan")
-    pano = is_equirect(ref.shape) if panorama is None else panorama
-    h, w = ref.shape[:2]
-    weights = equirect_solid_angle(h, w) if pano else np.ones((h, w))
-    yp = np.nan_to_num(luminance(pred) * s, nan=0.0)
-    yr = np.nan_to_num(luminance(ref), nan=0.0)
-    e_pred = float(np.sum(weights[m] * yp[m]))
-    e_ref = float(np.sum(weights[m] * yr[m]))
-    if e_pred <= 0 or e_ref <= 0:
-        return float("nan")
-    return math.log2(e_pred / e_ref)
-
-
-def clipped_energy_error_stops(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    clip_mask: np.ndarray,
-    *,
-    scale: float | None = None,
-    align_mask: np.ndarray | None = None,
-    panorama: bool | None = None,
-) -> float:
-    """Absolute value of :func:`clipped_energy_log2_ratio` (stops, >= 0 or ``nan``)."""
-    return abs(
-        clipped_energy_log2_ratio(
-            pred, ref, clip_mask, scale=scale, align_mask=align_mask, panorama=panorama
-        )
-    )
-
-
-# ----------------------------------------------------------------------------- camera curves
 
 
 def _curve_gray(curve) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..inference.errors import UnsupportedImageError
-from . import metrics, synth
+from . import lighting, synth
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +123,8 @@ def load_reference(path: str | Path, max_width: int = MAX_WIDTH) -> Reference:
     pixels = np.nan_to_num(np.maximum(pixels, 0.0), nan=0.0, posinf=0.0)
     if w > max_width:
         nh = max(1, round(h * max_width / w))
-        pixels = metrics.area_downsample(pixels, nh, max_width).astype(np.float32)
-    return Reference(_label(path), path, pixels.astype(np.float32), metrics.is_equirect((h, w)), (w, h))
+        pixels = lighting.area_downsample(pixels, nh, max_width).astype(np.float32)
+    return Reference(_label(path), path, pixels.astype(np.float32), lighting.is_equirect((h, w)), (w, h))
 
 
 def _stable_int(*parts) -> int:
@@ -135,7 +135,7 @@ def _stable_int(*parts) -> int:
 def _quick_subset(paths: list[Path]) -> list[Path]:
     """A fixed small mix: the first panoramas and flat images in hash order of their labels."""
     ordered = sorted(paths, key=lambda p: _stable_int("quick", _label(p)))
-    panos = [p for p in ordered if metrics.is_equirect(image_size(p)[::-1])]
+    panos = [p for p in ordered if lighting.is_equirect(image_size(p)[::-1])]
     flats = [p for p in ordered if p not in panos]
     chosen = panos[:QUICK_PANORAMAS] + flats[:QUICK_FLATS]
     if len(chosen) < QUICK_PANORAMAS + QUICK_FLATS:

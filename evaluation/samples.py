@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..inference.errors import Ldr2HdrError
-from . import metrics, synth
+from . import lighting, metrics, synth
 from .methods import MethodSpec
 from .references import Reference, _stable_int
 
@@ -75,9 +75,9 @@ def score(pred: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, *, panorama:
         "si_log2_rmse": metrics.si_log2_rmse(pred, ref, scale=s),
         "si_log2_rmse_unclipped": metrics.si_log2_rmse(pred, ref, unclipped, scale=s),
         "si_log2_rmse_clipped": metrics.si_log2_rmse(pred, ref, clip_mask, scale=s),
-        "clipped_energy_bias_stops": metrics.clipped_energy_log2_ratio(pred, ref, clip_mask, scale=s,
+        "clipped_energy_bias_stops": lighting.clipped_energy_log2_ratio(pred, ref, clip_mask, scale=s,
                                                                        panorama=panorama),
-        "irradiance_rel_error": (metrics.irradiance_error(pred, ref, scale=s) if panorama else float("nan")),
+        "irradiance_rel_error": (lighting.irradiance_error(pred, ref, scale=s) if panorama else float("nan")),
         "crf_rmse": metrics.crf_rmse(pred_curve, true_curve),
     }
     out["clipped_energy_stops"] = abs(out["clipped_energy_bias_stops"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldr2hdr.evaluation import harness, methods, metrics, references, report
+from ldr2hdr.evaluation import harness, lighting, methods, references, report
 from ldr2hdr.inference import cli
 from ldr2hdr.inference.errors import Ldr2HdrError
 from ldr2hdr.training import split
@@ -38,7 +38,7 @@ def tiny_light(tmp_path_factory) -> Path:
 
     pixels = np.maximum(oiio.ImageBuf(str(hits[0])).get_pixels(oiio.FLOAT)[..., :3], 0.0)
     folder = tmp_path_factory.mktemp("refs")
-    _write_exr(folder / "sunset_small.exr", metrics.area_downsample(pixels, 64, 128))
+    _write_exr(folder / "sunset_small.exr", lighting.area_downsample(pixels, 64, 128))
     return folder
 
 

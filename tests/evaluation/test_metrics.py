@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ldr2hdr.evaluation import metrics
+from ldr2hdr.evaluation import lighting, metrics
 
 
 def _scene(h=32, w=64, seed=0):
@@ -28,19 +28,19 @@ def test_luminance_weights_rec709():
 
 
 def test_solid_angle_sums_to_sphere():
-    sa = metrics.equirect_solid_angle(64, 128)
+    sa = lighting.equirect_solid_angle(64, 128)
     assert sa.sum() == pytest.approx(4 * math.pi, rel=1e-12)
     assert sa[32, 0] > sa[0, 0]  # equator pixels cover more of the sphere than polar ones
 
 
 def test_equirect_directions_unit_and_zenith():
-    d = metrics.equirect_directions(16, 32)
+    d = lighting.equirect_directions(16, 32)
     np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 1.0, atol=1e-12)
     assert d[0, :, 1].min() > 0.9 and d[-1, :, 1].max() < -0.9
 
 
 def test_fibonacci_sphere_is_balanced():
-    n = metrics.fibonacci_sphere(64)
+    n = lighting.fibonacci_sphere(64)
     assert n.shape == (64, 3)
     np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-12)
     assert np.linalg.norm(n.mean(axis=0)) < 0.05
@@ -48,18 +48,18 @@ def test_fibonacci_sphere_is_balanced():
 
 def test_area_downsample_block_average_and_energy():
     img = np.arange(4 * 6 * 3, dtype=np.float64).reshape(4, 6, 3)
-    out = metrics.area_downsample(img, 2, 3)
+    out = lighting.area_downsample(img, 2, 3)
     np.testing.assert_allclose(out[0, 0], img[:2, :2].mean(axis=(0, 1)))
     np.testing.assert_allclose(out[1, 2], img[2:, 4:].mean(axis=(0, 1)))
-    odd = metrics.area_downsample(_scene(30, 70), 7, 13)  # non-integer ratios keep the mean
+    odd = lighting.area_downsample(_scene(30, 70), 7, 13)  # non-integer ratios keep the mean
     np.testing.assert_allclose(odd.mean(), _scene(30, 70).astype(np.float64).mean(), rtol=1e-10)
     with pytest.raises(ValueError):
-        metrics.area_downsample(img, 8, 3)
+        lighting.area_downsample(img, 8, 3)
 
 
 def test_is_equirect():
-    assert metrics.is_equirect((512, 1024, 3))
-    assert not metrics.is_equirect((512, 768, 3))
+    assert lighting.is_equirect((512, 1024, 3))
+    assert not lighting.is_equirect((512, 768, 3))
 
 
 # ----------------------------------------------------------------------------- alignment & log error
@@ -113,7 +113,7 @@ def test_empty_selections_give_nan():
     ref = _scene()
     empty = np.zeros(ref.shape[:2], bool)
     assert math.isnan(metrics.si_log2_rmse(ref, ref, empty))
-    assert math.isnan(metrics.clipped_energy_error_stops(ref, ref, empty))
+    assert math.isnan(lighting.clipped_energy_error_stops(ref, ref, empty))
     assert math.isnan(metrics.align_scale(np.zeros_like(ref), ref))
     assert math.isnan(metrics.si_log2_rmse(np.zeros_like(ref), ref))
     assert math.isnan(metrics.crf_rmse(None, np.zeros(1024)))
@@ -161,15 +161,15 @@ def test_pu21_psnr_decreases_with_error():
 
 def test_irradiance_of_constant_map_is_pi_L():
     pano = np.ones((64, 128, 3)) * np.array([1.0, 2.0, 0.5])
-    e = metrics.irradiance_map(pano, metrics.fibonacci_sphere(64))
+    e = lighting.irradiance_map(pano, lighting.fibonacci_sphere(64))
     np.testing.assert_allclose(e, np.pi * np.array([1.0, 2.0, 0.5])[None, :].repeat(64, 0), rtol=2e-3)
 
 
 def test_irradiance_of_zenith_sun():
     pano = np.zeros((32, 64, 3))
     pano[0, :] = 1.0  # the polar cap of the top row
-    cap = metrics.equirect_solid_angle(32, 64)[0].sum()
-    e = metrics.irradiance_map(pano, np.array([[0.0, 1.0, 0.0], [0.0, -1.0, 0.0]]), size=(32, 64))
+    cap = lighting.equirect_solid_angle(32, 64)[0].sum()
+    e = lighting.irradiance_map(pano, np.array([[0.0, 1.0, 0.0], [0.0, -1.0, 0.0]]), size=(32, 64))
     # Facing the cap: about the cap's solid angle (cos ~ 1); facing away: nothing.
     assert e[0, 0] == pytest.approx(cap, rel=0.01)
     assert e[1, 0] == 0.0
@@ -177,9 +177,9 @@ def test_irradiance_of_zenith_sun():
 
 def test_irradiance_error_values():
     ref = _scene(64, 128)
-    assert metrics.irradiance_error(ref, ref) == pytest.approx(0.0, abs=1e-12)
-    assert metrics.irradiance_error(3 * ref, ref) == pytest.approx(0.0, abs=1e-6)  # aligned away
-    assert metrics.irradiance_error(2 * ref, ref, scale=1.0) == pytest.approx(1.0, rel=1e-9)
+    assert lighting.irradiance_error(ref, ref) == pytest.approx(0.0, abs=1e-12)
+    assert lighting.irradiance_error(3 * ref, ref) == pytest.approx(0.0, abs=1e-6)  # aligned away
+    assert lighting.irradiance_error(2 * ref, ref, scale=1.0) == pytest.approx(1.0, rel=1e-9)
 
 
 def test_clipped_energy_one_stop():
@@ -188,10 +188,10 @@ def test_clipped_energy_one_stop():
     clip[2:5, 10:14] = True
     pred = ref.copy()
     pred[clip] *= 2.0
-    assert metrics.clipped_energy_error_stops(pred, ref, clip, align_mask=~clip) == pytest.approx(1.0, rel=1e-6)
+    assert lighting.clipped_energy_error_stops(pred, ref, clip, align_mask=~clip) == pytest.approx(1.0, rel=1e-6)
     pred[clip] = ref[clip] * 0.5
-    assert metrics.clipped_energy_log2_ratio(pred, ref, clip, scale=1.0) == pytest.approx(-1.0)
-    assert metrics.clipped_energy_error_stops(pred, ref, clip, scale=1.0) == pytest.approx(1.0)
+    assert lighting.clipped_energy_log2_ratio(pred, ref, clip, scale=1.0) == pytest.approx(-1.0)
+    assert lighting.clipped_energy_error_stops(pred, ref, clip, scale=1.0) == pytest.approx(1.0)
 
 
 def test_clipped_energy_uses_solid_angle_on_panoramas():
@@ -201,8 +201,8 @@ def test_clipped_energy_uses_solid_angle_on_panoramas():
     clip[16, :] = True  # equator row (large solid angle)
     pred = ref.copy()
     pred[0, :] = 4.0  # only the polar row is wrong
-    pano = metrics.clipped_energy_log2_ratio(pred, ref, clip, scale=1.0, panorama=True)
-    flat = metrics.clipped_energy_log2_ratio(pred, ref, clip, scale=1.0, panorama=False)
+    pano = lighting.clipped_energy_log2_ratio(pred, ref, clip, scale=1.0, panorama=True)
+    flat = lighting.clipped_energy_log2_ratio(pred, ref, clip, scale=1.0, panorama=False)
     assert flat == pytest.approx(math.log2(2.5))
     assert 0 < pano < 0.2 < flat
 

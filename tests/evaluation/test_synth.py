@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldr2hdr.evaluation import metrics, synth
+from ldr2hdr.evaluation import lighting, synth
 
 VIEWS = ("agx", "filmic", "khronos-pbr-neutral", "standard")
 
@@ -40,7 +40,7 @@ def studio_hdr() -> np.ndarray:
     import OpenImageIO as oiio
 
     pixels = oiio.ImageBuf(str(path)).get_pixels(oiio.FLOAT)[..., :3]
-    return metrics.area_downsample(np.maximum(pixels, 0.0), 128, 256).astype(np.float32)
+    return lighting.area_downsample(np.maximum(pixels, 0.0), 128, 256).astype(np.float32)
 
 
 @pytest.fixture()

@@ -208,14 +208,14 @@ def test_trained_weights_bring_back_energy_on_a_studio_light():
     from ldr2hdr.inference.io import read_image
 
     ref = read_image(files[0]).pixels
-    ref = metrics.area_downsample(ref, 128, 256).astype(np.float32)
+    ref = lighting.area_downsample(ref, 128, 256).astype(np.float32)
     ldr, info = synth.synthesize(ref, "srgb", 0.05, "png")
     lin = synth.srgb_decode(ldr).astype(np.float32)
     mask = soft_saturation_mask(ldr)
     out = restore_highlights_learned(lin, mask, panorama=True)
     clip = info["clip_mask"]
-    before = metrics.clipped_energy_error_stops(lin, ref, clip, align_mask=~clip)
-    after = metrics.clipped_energy_error_stops(out, ref, clip, align_mask=~clip)
+    before = lighting.clipped_energy_error_stops(lin, ref, clip, align_mask=~clip)
+    after = lighting.clipped_energy_error_stops(out, ref, clip, align_mask=~clip)
     assert after < before
     # fully clipped pixels come back at least as bright as the clip level (brightest channel)
     assert float(out[mask >= 1].max(axis=-1).min()) >= 0.9

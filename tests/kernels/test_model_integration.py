@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ldr2hdr.evaluation import metrics, synth
+from ldr2hdr.evaluation import lighting, metrics, synth
 from ldr2hdr.inference.highlights import network as highlight_net
 from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 from ldr2hdr.inference.errors import Ldr2HdrError
@@ -28,7 +28,7 @@ def _clipped_panorama(h=64, w=128):
     files = [p for p in split.studio_light_files() if p.stem == "sunrise"]
     if not files:
         pytest.skip("Blender studio lights not available")
-    ref = metrics.area_downsample(read_image(files[0]).pixels, h, w).astype(np.float32)
+    ref = lighting.area_downsample(read_image(files[0]).pixels, h, w).astype(np.float32)
     ldr, _ = synth.synthesize(ref, "srgb", 0.05, "png")
     return synth.srgb_decode(ldr).astype(np.float32), soft_saturation_mask(ldr)
 
