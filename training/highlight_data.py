@@ -192,12 +192,12 @@ _BANK = None
 
 
 def curve_bank():
-    """The measured/random training curves of the CRF recipe (training/crf_data.py), loaded once."""
+    """The measured/random training curves of the CRF recipe (training/crf_curves.py), loaded once."""
     global _BANK
     if _BANK is None:
-        import crf_data
+        import crf_curves
 
-        _BANK = crf_data.CurveBank.load()
+        _BANK = crf_curves.CurveBank.load()
     return _BANK
 
 

@@ -33,6 +33,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
+import crf_curves  # noqa: E402
 import crf_data  # noqa: E402
 
 from ldr2hdr.inference.crf import network as crf_net  # noqa: E402
@@ -41,12 +42,12 @@ from ldr2hdr.inference.weights import record_weights_file  # noqa: E402
 log = logging.getLogger("train_crf")
 
 
-def build_model(bank: crf_data.CurveBank, pool: crf_data.Batch, seed: int, *, n_coef: int, width: int,
+def build_model(bank: crf_curves.CurveBank, pool: crf_data.Batch, seed: int, *, n_coef: int, width: int,
                 hidden: int) -> crf_net.CRFNet:
     """A fresh network with its curve basis and feature normalization filled in."""
     torch.manual_seed(seed)
     model = crf_net.CRFNet(n_coef=n_coef, width=width, hidden=hidden)
-    mean, basis, scale = crf_data.log_derivative_pca(bank.basis_curves(np.random.default_rng(seed + 1)), n_coef)
+    mean, basis, scale = crf_curves.log_derivative_pca(bank.basis_curves(np.random.default_rng(seed + 1)), n_coef)
     model.logd_mean.copy_(torch.from_numpy(mean))
     model.basis.copy_(torch.from_numpy(basis))
     model.coef_scale.copy_(torch.from_numpy(scale))
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
     budget = args.minutes * 60.0
 
     t0 = time.time()
-    bank = crf_data.CurveBank.load()
+    bank = crf_curves.CurveBank.load()
     scenes = crf_data.load_training_scenes()
     log.info("curves: dorf %d darktable %d nus %d; scenes %d (%.1fs)", len(bank.dorf), len(bank.darktable),
              len(bank.nus), len(scenes), time.time() - t0)
@@ -177,7 +178,7 @@ def main(argv=None) -> int:
         model.train()
         rmse = torch.sqrt(((pred[:, 0] - val.targets[:, 0]) ** 2).mean(-1)).numpy()
         fam = {f: round(float(rmse[val.family == i].mean()), 4)
-               for i, f in enumerate(crf_data.FAMILIES) if np.any(val.family == i)}
+               for i, f in enumerate(crf_curves.FAMILIES) if np.any(val.family == i)}
         fam["midtone_log2_err"] = round(float(midtone_log2_error(pred[:, 0], val.targets[:, 0]).mean()), 4)
         return float(rmse.mean()), fam
 
