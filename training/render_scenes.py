@@ -5,7 +5,7 @@
 Why: the TRAIN split has 3 sunlit panoramas and few intense lamps, and a sun or lamp
 pasted into a real photo (``highlight_data.add_light_sources``) does not light the scene
 around it, so the network cannot tell it from a bright sky and learns a global boost
-instead (README, experiments). In a rendered scene the source and what it lights agree:
+instead (docs/experiments.md). In a rendered scene the source and what it lights agree:
 a sun casts shadows and brightens the ground by as much as its energy says; a lamp lights
 the walls of its room. These renders give the network clipped sources whose energy is
 written in the unclipped context.

@@ -128,7 +128,7 @@ def main(argv=None) -> int:
                          "committed before it existed")
     ap.add_argument("--synthetic", type=float, default=0.0,
                     help="fraction of training renders from procedural dead-leaves scenes (validation: real only); "
-                         "0.5 was tried and did not help (README), so the committed weights use 0")
+                         "0.5 was tried and did not help (docs/experiments.md), so the committed weights use 0")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("ldr2hdr").setLevel(logging.ERROR)  # negative-value notes from the HDR reader

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                          "instead of random ones: fine-tuning; ignored when a checkpoint is resumed")
     ap.add_argument("--light-sources", type=float, default=0.0,
                     help="fraction of stage-2 samples with synthetic suns/lamps/windows added (0: off, as for the "
-                         "committed weights; 0.35 was tried: better clipped energy, worse texture, README)")
+                         "committed weights; 0.35 was tried: better clipped energy, worse texture, docs/experiments.md)")
     ap.add_argument("--renders", type=Path, default=None,
                     help="folder of synthetic panoramas from training/render_scenes.py (coherent suns and lamps)")
     ap.add_argument("--render-fraction", type=float, default=0.0,
