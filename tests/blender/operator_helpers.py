@@ -5,6 +5,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
+from ldr2hdr.inference import io  # noqa: E402
 from ldr2hdr.nodes import compositor  # noqa: E402
 from ldr2hdr.operators import images  # noqa: E402
 
@@ -61,3 +62,17 @@ def assert_refused(match, **kwargs):
     with pytest.raises(RuntimeError, match=match):
         bpy.ops.ldr2hdr.reconstruct(**kwargs)
     assert datablock_counts() == before
+
+
+def render_composite(ldr_scene, tmp_path):
+    """Render the scene's compositor to a 32-bit EXR (the only way to read a composite headless) and read it."""
+    scene = bpy.context.scene
+    h, w = ldr_scene.ldr.shape[:2]
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = w, h, 100
+    scene.view_settings.view_transform = "Standard"
+    scene.render.image_settings.file_format = "OPEN_EXR"
+    scene.render.image_settings.color_depth = "32"
+    bpy.ops.render.render()
+    out = tmp_path / "composite.exr"
+    bpy.data.images["Render Result"].save_render(str(out), scene=scene)
+    return io.read_image(out).pixels

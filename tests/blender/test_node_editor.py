@@ -6,25 +6,12 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from ldr2hdr.inference import io, pipeline  # noqa: E402
+from ldr2hdr.inference import pipeline  # noqa: E402
 from ldr2hdr.nodes import compositor, groups  # noqa: E402
-from .operator_helpers import compositor_with, load_ldr_image, read_pixels  # noqa: E402
+from .operator_helpers import compositor_with, load_ldr_image, read_pixels, render_composite  # noqa: E402
 
 
 # --------------------------------------------------------------------------- live linearize
-
-
-def _render_composite(ldr_scene, tmp_path):
-    scene = bpy.context.scene
-    h, w = ldr_scene.ldr.shape[:2]
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = w, h, 100
-    scene.view_settings.view_transform = "Standard"
-    scene.render.image_settings.file_format = "OPEN_EXR"
-    scene.render.image_settings.color_depth = "32"
-    bpy.ops.render.render()
-    out = tmp_path / "composite.exr"
-    bpy.data.images["Render Result"].save_render(str(out), scene=scene)
-    return io.read_image(out).pixels
 
 
 @pytest.mark.parametrize("curve", ["srgb", "gamma2.2"])
@@ -36,7 +23,7 @@ def test_live_linearize_applies_the_curve_with_builtin_nodes(addon, ldr_scene, t
     assert node.live and len(bpy.data.images) == images_before  # nothing baked
     assert node.node_tree.nodes[groups.LIVE_CURVE_NODE_NAME].bl_idname == "CompositorNodeCurveRGB"
 
-    live = _render_composite(ldr_scene, tmp_path)
+    live = render_composite(ldr_scene, tmp_path)
     settings = pipeline.Settings(crf=curve, dequantize=False)
     expected = pipeline.run(ldr_scene.ldr, settings, steps="linearize").linear
     # 33 straight segments, evaluated through Blender's 256-entry curve table.

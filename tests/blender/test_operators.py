@@ -15,7 +15,18 @@ bpy = pytest.importorskip("bpy")
 from ldr2hdr.inference import cli, io, pipeline  # noqa: E402
 from ldr2hdr.nodes import compositor, groups  # noqa: E402
 from ldr2hdr.operators import images  # noqa: E402
-from .operator_helpers import HDR_STEPS, OPERATORS, clipped_mask, compositor_with, datablock_counts, load_ldr_image, read_alpha, read_pixels, run_step  # noqa: E402
+from .operator_helpers import (  # noqa: E402
+    HDR_STEPS,
+    OPERATORS,
+    clipped_mask,
+    compositor_with,
+    datablock_counts,
+    load_ldr_image,
+    read_alpha,
+    read_pixels,
+    render_composite,
+    run_step,
+)
 
 
 # --------------------------------------------------------------------------- node runs
@@ -107,17 +118,7 @@ def test_composite_render_to_exr_carries_restored_values(addon, ldr_scene, tmp_p
     assert bpy.ops.ldr2hdr.restore_highlights() == {"FINISHED"}
     expected = read_pixels(groups.result_image(tree.nodes.active))
 
-    scene = bpy.context.scene
-    h, w = ldr_scene.ldr.shape[:2]
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = w, h, 100
-    scene.view_settings.view_transform = "Standard"
-    scene.render.image_settings.file_format = "OPEN_EXR"
-    scene.render.image_settings.color_depth = "32"
-    bpy.ops.render.render()
-    out = tmp_path / "composite.exr"
-    bpy.data.images["Render Result"].save_render(str(out), scene=scene)
-
-    rendered = io.read_image(out).pixels
+    rendered = render_composite(ldr_scene, tmp_path)
     assert rendered.max() > 1.5
     assert rendered[clipped_mask(ldr_scene.ldr)].max(axis=-1).mean() > 1.5
     np.testing.assert_allclose(rendered, expected, rtol=1e-6, atol=1e-7)

@@ -204,7 +204,7 @@ def test_trained_weights_bring_back_energy_on_a_studio_light():
     files = [p for p in split.studio_light_files() if p.stem in ("sunset", "forest", "courtyard")]
     if not files:
         pytest.skip("Blender studio lights not available")
-    from ldr2hdr.evaluation import metrics
+    from ldr2hdr.evaluation import lighting
     from ldr2hdr.inference.io import read_image
 
     ref = read_image(files[0]).pixels
