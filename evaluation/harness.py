@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 
 DEFAULT_OUT_DIR = Path("runs/eval")
-DEFAULT_METHODS = ("srgb-clip", "gamma2.2", "masia2017", "kovaleski2014", "ldr2hdr-classical")
+DEFAULT_METHODS = ("srgb-clip", "gamma2.2", "masia2017", "kovaleski2014", "budget-const", "ldr2hdr-classical")
 CLIP_FRACTIONS = (0.02, 0.08)
 CODECS = ("png", "jpeg90")
 QUICK_MAX_WIDTH = 512
@@ -244,9 +244,17 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--weights-dir", default=None, metavar="DIR",
                         help="candidate model weights (a folder with its own manifest.json) for the ldr2hdr "
                              "methods instead of the bundled weights/")
+    parser.add_argument("--curves", default=None, metavar="LIST",
+                        help="comma-separated camera curves for every reference instead of the protocol's "
+                             "(e.g. srgb,agx,khronos-pbr-neutral,dorf-11)")
+    parser.add_argument("--codecs", default=None, metavar="LIST", help="comma-separated codecs (png, jpeg90)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="RESULTS_JSON",
                         help="join results.json files of shards or method subsets into --out")
     return parser
+
+
+def _list_arg(value: str | None) -> list[str] | None:
+    return [v.strip() for v in str(value).split(",") if v.strip()] if value else None
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -284,6 +292,8 @@ def run_eval(args: argparse.Namespace) -> int:
         exclude_training=not args.include_training,
         shard=shard,
         weights_dir=args.weights_dir,
+        curves=_list_arg(args.curves),
+        codecs=tuple(_list_arg(args.codecs)) if args.codecs else None,
     )
     sys.stdout.write(markdown_report(summary))
     errors = sum(1 for r in summary["rows"] if r.get("status") != "ok")

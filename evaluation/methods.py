@@ -86,7 +86,33 @@ def _kovaleski(ldr: np.ndarray, info: dict):
     return classical.expand_kovaleski_oliveira(linear, ldr, wrap=bool(info.get("panorama"))), curve
 
 
-def _pipeline_method(method: str) -> tuple[MethodFn, Callable[[], object]]:
+#: ``budget-const``'s log2 ratio of clipped to unclipped energy: the median over the training
+#: split's simulated photos (``python training/train_energy.py``: 1,360 photos of the 85
+#: training references, 0.5-15 % clipped; it prints the value and records it in the
+#: manifest as ``budget_const_log2_ratio``). Never fitted on evaluation references.
+BUDGET_CONST_LOG2 = 0.9502
+
+
+def _budget_const(ldr: np.ndarray, info: dict):
+    """sRGB decode, then fill the clipped pixels (largest channel at the top code) with one
+    luminance so that they hold ``2**BUDGET_CONST_LOG2`` times the energy of the rest (pixel
+    solid angles on panoramas), each keeping its own colour: the one-number rule a learned
+    energy estimate has to beat."""
+    from .lighting import equirect_solid_angle
+
+    linear = synth.srgb_decode(ldr)
+    h, w = linear.shape[:2]
+    weights = equirect_solid_angle(h, w) if info.get("panorama") else np.ones((h, w))
+    clipped = np.asarray(ldr).max(axis=-1) >= 254.5 / 255.0
+    y = linear @ np.array([0.2126, 0.7152, 0.0722])
+    if clipped.any() and (~clipped).any():
+        level = 2.0 ** BUDGET_CONST_LOG2 * float(np.sum(weights[~clipped] * y[~clipped])) / float(np.sum(weights[clipped]))
+        gain = level / np.maximum(y[clipped], 1e-6)
+        linear[clipped] = linear[clipped] * gain[:, None]
+    return linear.astype(np.float32), synth.srgb_decode(synth.GRID)
+
+
+def _pipeline_method(method: str, energy: str = "auto") -> tuple[MethodFn, Callable[[], object]]:
     def check():
         from ..inference import pipeline
 
@@ -96,7 +122,7 @@ def _pipeline_method(method: str) -> tuple[MethodFn, Callable[[], object]]:
         from ..inference import pipeline
 
         settings = pipeline.Settings(method=method, panorama="on" if info.get("panorama") else "off",
-                                     weights_dir=str(info.get("weights_dir") or ""))
+                                     weights_dir=str(info.get("weights_dir") or ""), energy=energy)
         result = pipeline.run(ldr, settings)
         return result.hdr, result.inverse_crf
 
@@ -111,6 +137,11 @@ _fn, _check = _pipeline_method("classical")
 register_method("ldr2hdr-classical", _fn, description="ldr2hdr pipeline, method=classical", check=_check)
 _fn, _check = _pipeline_method("learned")
 register_method("ldr2hdr-learned", _fn, description="ldr2hdr pipeline, method=learned", check=_check)
+_fn, _check = _pipeline_method("learned", energy="off")
+register_method("ldr2hdr-learned-network-only", _fn, check=_check,
+                description="ldr2hdr pipeline, method=learned, energy=off (the highlight network's own energy)")
+register_method("budget-const", _budget_const,
+                description="sRGB decode + clipped pixels filled to 2**c x the unclipped energy (c from training)")
 del _fn, _check
 
 
