@@ -1,0 +1,284 @@
+"""How much light each clipped source holds, and a restoration scaled to it.
+
+The highlight network gives a plausible *shape* inside the clipped region but not the
+*amount* of light: on held-out panoramas it left suns and lamps stops too dim. Here the
+amount is its own estimate. For every source found by :mod:`.sources`, gradient-boosted
+trees (trained by ``training/train_energy.py``, shipped as plain arrays in
+``weights/energy_trees.safetensors``) predict ``b = log2(true energy / clip-level energy)``
+from the source's own statistics (size, shape, elevation, halo fall-off, colour) and the
+scene's; :func:`rescale_sources` then scales the restored part of each source (what the
+network or the classical expansion added above the clip level) so that the source holds
+that energy. Unclipped pixels are never changed.
+
+Energies are solid-angle weighted luminance sums (``sum w * Y``, Rec.709 luminance, ``w``
+the pixel solid angle in steradians for panoramas, 1 for flat photos) in the image's own
+units, the linearized clip level being about 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WeightsError
+from .. import weights as weights_mod
+from . import sources as srcs
+from . import trees
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "energy_trees.safetensors"
+#: The model's parts in the weights file: ``<part>.<tree key>``; ``mean_fill`` predicts
+#: ``b`` directly, ``mean_open`` predicts ``log2(E_source / E_unclipped)`` (the two targets
+#: err differently: the first on suns, the second on soft sources; their mean is used);
+#: ``q16`` / ``q84`` are quantile models of ``b`` that give its uncertainty.
+PARTS = ("mean_fill", "mean_open", "q16", "q84")
+CLASSES = ("sun", "lamp", "sky-window", "specular")
+#: A source whose estimated energy is at least this many stops over its clip-level fill is
+#: a compact bright emitter (sun or lamp); below it, a bright soft region or a reflection.
+HOT_STOPS = 2.5
+#: Below this solid angle (sr; for photos: fraction of the image) a soft source is a specular.
+SPECULAR_SOLID_ANGLE = 1e-3
+#: Estimates are kept within this range of stops over the fill (the training data's range).
+MAX_BOOST_STOPS = 18.0
+BAND_ROWS = 256
+
+
+@dataclass(frozen=True)
+class EnergyModel:
+    """The shipped estimator (see :data:`PARTS`)."""
+
+    parts: dict
+    feature_names: tuple[str, ...]
+
+    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per source ``(b, half width of its 68 % interval)`` in stops, each (N,)."""
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            raise ValueError(f"expected (N, {len(self.feature_names)}) features, got {x.shape}")
+        offset = -x[:, self.feature_names.index("log2_fill_over_unclipped")]
+        b = 0.5 * (trees.predict(self.parts["mean_fill"], x) + trees.predict(self.parts["mean_open"], x) + offset)
+        half = 0.5 * np.abs(trees.predict(self.parts["q84"], x) - trees.predict(self.parts["q16"], x))
+        return np.clip(b, 0.0, MAX_BOOST_STOPS), half
+
+
+def model_from_arrays(arrays: dict[str, np.ndarray]) -> EnergyModel:
+    """Build the model from the flat safetensors dict; strict: every part and key, nothing else."""
+    expected = {f"{p}.{k}" for p in PARTS for k in trees.TREE_KEYS} | {"feature_names"}
+    missing, extra = expected - set(arrays), set(arrays) - expected
+    if missing or extra:
+        raise WeightsError(f"energy model arrays do not match: missing {sorted(missing)[:4]}, "
+                           f"unexpected {sorted(extra)[:4]}")
+    names = bytes(np.asarray(arrays["feature_names"], dtype=np.uint8)).decode("ascii").split(",")
+    if tuple(names) != srcs.FEATURE_NAMES:
+        raise WeightsError("energy model was trained on other source features "
+                           f"({len(names)} features, this code computes {len(srcs.FEATURE_NAMES)})")
+    parts = {p: {k: np.asarray(arrays[f"{p}.{k}"]) for k in trees.TREE_KEYS} for p in PARTS}
+    for p, arr in parts.items():
+        n = len(arr["feature"])
+        if any(len(arr[k]) != n for k in ("threshold", "left", "right", "leaf", "missing_left", "value")):
+            raise WeightsError(f"energy model part {p!r}: node arrays of different lengths")
+        inner = arr["leaf"] == 0
+        if n == 0 or len(arr["roots"]) == 0 or np.any(arr["roots"] >= n) or np.any(arr["roots"] < 0) or \
+                np.any(arr["left"][inner] >= n) or np.any(arr["right"][inner] >= n) or \
+                np.any(arr["left"][inner] < 0) or np.any(arr["right"][inner] < 0) or \
+                np.any(arr["feature"][inner] >= len(names)) or np.any(arr["feature"][inner] < 0):
+            raise WeightsError(f"energy model part {p!r}: node indices out of range")
+    return EnergyModel(parts, tuple(names))
+
+
+def arrays_from_model(parts: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The inverse of :func:`model_from_arrays` (used by training)."""
+    out = {f"{p}.{k}": np.ascontiguousarray(parts[p][k]) for p in PARTS for k in trees.TREE_KEYS}
+    out["feature_names"] = np.frombuffer(",".join(srcs.FEATURE_NAMES).encode("ascii"), dtype=np.uint8).copy()
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, digest_key: tuple) -> EnergyModel:
+    from safetensors.numpy import load_file
+
+    weights_mod.verify_weights_file(path)
+    try:
+        arrays = load_file(path)
+    except Exception as exc:  # safetensors raises its own error types for a malformed file
+        raise WeightsError(f"energy model is unreadable: {exc}", path) from None
+    return model_from_arrays(arrays)
+
+
+def load_model(path: str | Path | None = None) -> EnergyModel:
+    """Load the estimator (sha256-checked against its folder's ``manifest.json``; cached)."""
+    path = Path(path) if path else weights_mod.WEIGHTS_DIR / WEIGHTS_NAME
+    try:
+        st = path.stat()
+    except OSError:
+        raise WeightsError("weights file not found", path) from None
+    return _load_cached(str(path), (st.st_size, st.st_mtime_ns))
+
+
+# ----------------------------------------------------------------------------- classes
+
+
+def classify(sources: srcs.SourceSet, boost: np.ndarray) -> list[str]:
+    """A class per source: ``sun`` / ``lamp`` (compact and at least :data:`HOT_STOPS` over its
+    fill; ``sun`` for the brightest such source of a panorama above the horizon whose sky is
+    brighter than its ground), ``specular`` (small and soft) or ``sky-window``."""
+    feats = sources.features
+    col = srcs.FEATURE_NAMES.index
+    energy = sources.fill * np.exp2(boost)
+    size = sources.solid_angle if sources.panorama else sources.solid_angle / max(1, np.prod(sources.shape))
+    out = []
+    sun = -1
+    if sources.panorama and sources.count:
+        outdoor = feats[:, col("log2_down_over_up")] < 0
+        candidates = [i for i in range(sources.count)
+                      if boost[i] >= HOT_STOPS and feats[i, col("elevation")] > 0 and outdoor[i]]
+        if candidates:
+            sun = max(candidates, key=lambda i: energy[i])
+    for i in range(sources.count):
+        if i == sun:
+            out.append("sun")
+        elif boost[i] >= HOT_STOPS:
+            out.append("lamp")
+        elif size[i] < SPECULAR_SOLID_ANGLE:
+            out.append("specular")
+        else:
+            out.append("sky-window")
+    return out
+
+
+# ----------------------------------------------------------------------------- rescale
+
+
+def _full_res_labels(sources: srcs.SourceSet, height: int, width: int, r0: int, r1: int) -> np.ndarray:
+    """Source label of each full-resolution pixel of rows ``r0:r1`` (the working cell holding its centre)."""
+    hh, ww = sources.shape
+    rows = np.minimum(((np.arange(r0, r1) + 0.5) * hh / height).astype(np.int64), hh - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * ww / width).astype(np.int64), ww - 1)
+    return sources.labels[rows][:, cols]
+
+
+def excess_energy(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, sources: srcs.SourceSet) -> np.ndarray:
+    """Per source, the energy that ``hdr`` holds above ``linear`` in its clipped pixels, (n,)."""
+    y = np.zeros(clipped.shape, dtype=np.float32)
+    for r0 in range(0, clipped.shape[0], BAND_ROWS):
+        r1 = min(clipped.shape[0], r0 + BAND_ROWS)
+        d = (hdr[r0:r1] - linear[r0:r1]) @ srcs.LUMA.astype(np.float32)
+        y[r0:r1] = np.where(clipped[r0:r1], np.maximum(d, 0.0), 0.0)
+    return srcs.source_energy(sources, y)
+
+
+def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, sources: srcs.SourceSet,
+                    target: np.ndarray) -> np.ndarray:
+    """Scale, per source, what ``hdr`` adds above ``linear`` so that the source holds ``target``.
+
+    Args:
+        hdr: float32 HxWx3 restored image (changed in place and returned).
+        linear: float32 HxWx3 linearized input (the clip-level fill).
+        clipped: HxW bool, the clipped pixels (``sources`` was found from them).
+        sources: the sources (working resolution).
+        target: (n,) energy each source must hold (clip-level fill included). A target below
+            the fill leaves the source at the fill (a clipped pixel is at least the clip level).
+
+    A source to which the restoration added nothing gets the missing energy spread over its
+    clipped pixels in proportion to their linear values (a flat fill). Pixels outside the
+    sources are not touched.
+    """
+    n = sources.count
+    if n == 0:
+        return hdr
+    extra_now = excess_energy(hdr, linear, clipped, sources)
+    want = np.maximum(0.0, np.asarray(target, dtype=np.float64) - sources.fill)
+    usable = extra_now > 1e-6 * np.maximum(sources.fill, 1e-30)
+    gain = np.where(usable, want / np.maximum(extra_now, 1e-30), 0.0)
+    flat = np.where(usable, 0.0, want / np.maximum(sources.fill, 1e-30))  # multiple of the fill to add
+    gain_lut = np.concatenate([[1.0], gain]).astype(np.float32)
+    flat_lut = np.concatenate([[0.0], flat]).astype(np.float32)
+    h, w = clipped.shape
+    for r0 in range(0, h, BAND_ROWS):
+        r1 = min(h, r0 + BAND_ROWS)
+        lab = np.where(clipped[r0:r1], _full_res_labels(sources, h, w, r0, r1), 0)
+        if not lab.any():
+            continue
+        lin = linear[r0:r1]
+        extra = np.maximum(hdr[r0:r1] - lin, 0.0)
+        new = lin + gain_lut[lab][..., None] * extra + flat_lut[lab][..., None] * lin
+        hdr[r0:r1] = np.where((lab > 0)[..., None], new, hdr[r0:r1])
+    return hdr
+
+
+@dataclass(frozen=True)
+class Source:
+    """One light source as reported to users (``<name>.sources.json``, the EXR header)."""
+
+    index: int
+    cls: str
+    direction: tuple[float, ...]  # panoramas: unit vector (+Y up, -Z at the centre column); photos: (x, y) in [-1, 1]
+    azimuth_deg: float | None
+    elevation_deg: float | None
+    solid_angle: float  # sr (panoramas) or fraction of the image (photos)
+    energy: float  # sum w * Y after restoration, the image's units
+    clip_level_energy: float
+    boost_stops: float
+    uncertainty_stops: float
+    confidence: float
+    colour: tuple[float, float, float]
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["class"] = d.pop("cls")
+        return d
+
+
+def describe(sources: srcs.SourceSet, boost: np.ndarray, half: np.ndarray, classes: list[str]) -> list[Source]:
+    """The user-facing list, brightest first."""
+    out = []
+    hh, ww = sources.shape
+    for i in np.argsort(-(sources.fill * np.exp2(boost))):
+        d = tuple(round(float(v), 5) for v in sources.direction[i])
+        if sources.panorama:
+            az = math.degrees(math.atan2(d[0], -d[2]))
+            el = math.degrees(math.asin(max(-1.0, min(1.0, d[1]))))
+            omega = float(sources.solid_angle[i])
+        else:
+            az = el = None
+            omega = float(sources.solid_angle[i] / (hh * ww))
+        out.append(Source(
+            index=len(out), cls=classes[i], direction=d,
+            azimuth_deg=None if az is None else round(az, 3), elevation_deg=None if el is None else round(el, 3),
+            solid_angle=omega, energy=float(sources.fill[i] * 2.0 ** boost[i]),
+            clip_level_energy=float(sources.fill[i]), boost_stops=round(float(boost[i]), 3),
+            uncertainty_stops=round(float(half[i]), 3), confidence=round(float(1.0 / (1.0 + half[i])), 3),
+            colour=tuple(round(float(c), 4) for c in sources.colour[i])))
+    return out
+
+
+def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, *, panorama: bool,
+                   weights: str | Path | EnergyModel | None = None) -> tuple[np.ndarray, list[Source]]:
+    """Find the clipped sources of ``ldr``, estimate their energy and rescale ``hdr`` to it.
+
+    Args:
+        hdr: float32 HxWx3 restoration of ``linear`` (network or classical); changed in place.
+        linear: float32 HxWx3 linearized input (clip level about 1).
+        ldr: HxWx3 encoded input in [0, 1] (decides which pixels are clipped).
+        panorama: 360 equirectangular (wrap-around, solid-angle weights) or a flat photo.
+        weights: the estimator file (sha256-checked), a loaded :class:`EnergyModel`, or None
+            for ``weights/energy_trees.safetensors``.
+
+    Returns:
+        ``(hdr, sources)``: the rescaled image (unclipped pixels unchanged) and the list of
+        sources, brightest first (empty when nothing is clipped).
+    """
+    model = weights if isinstance(weights, EnergyModel) else load_model(weights)
+    sources = srcs.find_sources(linear, ldr, panorama)
+    if sources.count == 0:
+        return hdr, []
+    boost, half = model.predict(sources.features)
+    clipped = np.asarray(ldr).max(axis=-1) >= srcs.CLIP_CODE
+    rescale_sources(hdr, linear, clipped, sources, sources.fill * np.exp2(boost))
+    return hdr, describe(sources, boost, half, classify(sources, boost))

@@ -1,0 +1,153 @@
+"""Light sources and their energy: components on the sphere, the rescale, the estimator file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from ldr2hdr.inference import pipeline
+from ldr2hdr.inference.errors import WeightsError
+from ldr2hdr.inference.highlights import energy, sources, trees
+
+
+def _pano_with_blob(h=128, w=256, cx=0, cy=40, r=6, level=1.0):
+    """An LDR/linear pair: a dim sky with one clipped disc centred at column ``cx`` (may straddle the seam)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    dx = np.minimum(np.abs(xx - cx), w - np.abs(xx - cx))
+    disc = dx ** 2 + (yy - cy) ** 2 <= r * r
+    linear = np.full((h, w, 3), 0.05, np.float32)
+    linear[disc] = level
+    ldr = np.where(linear >= 1.0, 1.0, linear ** (1 / 2.2)).astype(np.float32)
+    return linear, ldr, disc
+
+
+def test_components_wrap_across_the_seam_and_meet_at_the_poles():
+    m = np.zeros((8, 16), bool)
+    m[3, 0] = m[3, 15] = True  # both sides of the seam
+    m[0, 2] = m[0, 9] = True  # the top row meets at the zenith
+    labels, n = sources.label_components(m, wrap=True)
+    assert n == 2 and labels[3, 0] == labels[3, 15] and labels[0, 2] == labels[0, 9]
+    _, n_flat = sources.label_components(m, wrap=False)
+    assert n_flat == 4
+
+
+def test_a_source_across_the_seam_is_one_source():
+    linear, ldr, _ = _pano_with_blob(cx=0)
+    found = sources.find_sources(linear, ldr, panorama=True)
+    assert found.count == 1
+    assert found.features.shape == (1, len(sources.FEATURE_NAMES))
+    assert np.all(np.isfinite(found.features))
+    # it points at the seam (longitude 180 degrees: -Z is the centre column, so +Z), 33 degrees up
+    x, y, z = found.direction[0]
+    assert abs(x) < 0.02 and z > 0 and np.degrees(np.arcsin(y)) == pytest.approx(90 - 40.5 * 180 / 128, abs=1.5)
+
+
+def test_a_flat_photo_does_not_wrap():
+    linear, ldr, _ = _pano_with_blob(h=100, w=300, cx=0)
+    assert sources.find_sources(linear, ldr, panorama=False).count == 2
+
+
+def test_rescale_puts_exactly_the_target_energy_into_each_source():
+    linear, ldr, disc = _pano_with_blob(h=256, w=512, cx=100, cy=60, r=8)
+    lin2, ldr2, disc2 = _pano_with_blob(h=256, w=512, cx=350, cy=150, r=5)
+    linear = np.where(disc2[..., None], lin2, linear)
+    ldr = np.where(disc2[..., None], ldr2, ldr)
+    found = sources.find_sources(linear, ldr, panorama=True)
+    assert found.count == 2
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    hdr = linear.copy()
+    hdr[disc] *= 3.0  # a restoration with some shape in the first source, nothing in the second
+    target = found.fill * np.array([10.0, 40.0])
+    out = energy.rescale_sources(hdr.copy(), linear, clipped, found, target)
+    got = found.fill + energy.excess_energy(out, linear, clipped, found)
+    np.testing.assert_allclose(got, target, rtol=1e-4)
+    np.testing.assert_array_equal(out[~clipped], linear[~clipped])
+
+
+def test_a_target_below_the_clip_level_leaves_the_fill():
+    linear, ldr, disc = _pano_with_blob()
+    found = sources.find_sources(linear, ldr, panorama=True)
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    hdr = linear.copy()
+    hdr[disc] *= 5
+    out = energy.rescale_sources(hdr, linear, clipped, found, found.fill * 0.5)
+    np.testing.assert_allclose(out, linear, rtol=1e-6)
+
+
+def test_pure_sky_without_clipping_gets_no_invented_sun(studio_light):
+    from ldr2hdr.inference.io import read_image
+
+    sky = np.asarray(read_image(studio_light_path_or(studio_light, "forest")).pixels, np.float32)[::4, ::4]
+    sky = sky / (sky.max() * 1.5)  # nothing reaches the clip level
+    ldr = (np.round(np.clip(sky, 0, 1) ** (1 / 2.2) * 255) / 255).astype(np.float32)
+    result = pipeline.run(ldr, pipeline.Settings(crf="gamma2.2", panorama="on"))
+    assert result.sources == []
+    np.testing.assert_array_equal(result.hdr, result.linear)
+
+
+def studio_light_path_or(fixture, name):
+    return fixture(name)
+
+
+def test_pipeline_reports_sources_and_keeps_unclipped_pixels():
+    linear, ldr, disc = _pano_with_blob(h=256, w=512, cx=256, cy=50, r=10)
+    on = pipeline.run(ldr, pipeline.Settings(crf="gamma2.2", panorama="on", dequantize=False))
+    off = pipeline.run(ldr, pipeline.Settings(crf="gamma2.2", panorama="on", dequantize=False, energy="off"))
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    np.testing.assert_array_equal(on.hdr[~clipped], off.hdr[~clipped])
+    assert len(on.sources) == 1 and off.sources == []
+    src = on.sources[0]
+    assert src["class"] in energy.CLASSES
+    assert src["energy"] >= src["clip_level_energy"] > 0
+    assert 30 < src["elevation_deg"] < 80
+    json.dumps(on.metadata["sources"])  # stored in the EXR header as JSON
+
+
+def test_estimator_file_is_sha256_checked(tmp_path):
+    bundled = energy.WEIGHTS_NAME
+    from ldr2hdr.inference import weights as weights_mod
+
+    src = weights_mod.WEIGHTS_DIR / bundled
+    dst = tmp_path / bundled
+    shutil.copy(src, dst)
+    manifest = json.loads((weights_mod.WEIGHTS_DIR / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": {bundled: manifest["files"][bundled]}}))
+    assert energy.load_model(dst).feature_names == sources.FEATURE_NAMES
+    data = bytearray(dst.read_bytes())
+    data[-1] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        energy.load_model(dst)
+
+
+def test_estimator_arrays_are_loaded_strictly():
+    from safetensors.numpy import load_file
+    from ldr2hdr.inference import weights as weights_mod
+
+    arrays = load_file(str(weights_mod.WEIGHTS_DIR / energy.WEIGHTS_NAME))
+    energy.model_from_arrays(arrays)
+    broken = dict(arrays)
+    del broken["q84.value"]
+    with pytest.raises(WeightsError, match="missing"):
+        energy.model_from_arrays(broken)
+    bad = dict(arrays)
+    bad["mean_fill.left"] = bad["mean_fill.left"] + 10 ** 6
+    with pytest.raises(WeightsError, match="out of range"):
+        energy.model_from_arrays(bad)
+    renamed = dict(arrays)
+    renamed["feature_names"] = np.frombuffer(b"a,b", dtype=np.uint8).copy()
+    with pytest.raises(WeightsError, match="other source features"):
+        energy.model_from_arrays(renamed)
+
+
+def test_tree_arrays_match_scikit_learn():
+    sklearn = pytest.importorskip("sklearn.ensemble")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    x[rng.random(x.shape) < 0.05] = np.nan
+    y = np.nan_to_num(x[:, 0]) * 2 + np.sin(np.nan_to_num(x[:, 1])) + rng.normal(scale=0.1, size=400)
+    model = sklearn.HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(x, y)
+    np.testing.assert_allclose(trees.predict(trees.export_sklearn(model), x), model.predict(x), rtol=1e-9, atol=1e-9)

@@ -1,0 +1,112 @@
+"""Per-source examples for the energy estimator (``train_energy.py``).
+
+Each reference HDR of the split is photographed many times: a random yaw rotation
+(panoramas), a random mirror, an exposure that clips a log-uniform 0.5-15 % of the pixels
+(evaluation references: 2 % and 8 % first, as the harness does), the sRGB curve and 8-bit
+rounding. The clipped sources of each photo are found with the shipped code
+(``inference.highlights.sources``) and every source becomes one row: its features, its
+clip-level energy (``fill``) and its true energy (``E``, from the reference). Per photo the
+pieces needed to score lighting are kept too: the irradiance at 64 normals of the unclipped
+part, of each source's clip-level fill and of the true map, so that the irradiance of any
+per-source energy estimate is ``open + sum_s gain_s * fill_s``.
+
+Run through ``train_energy.py``; the rows are cached in ``runs/energy/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ldr2hdr.evaluation import references
+from ldr2hdr.inference.highlights import sources as S
+
+logger = logging.getLogger(__name__)
+
+N_NORMALS = 64
+
+
+def fibonacci_normals(n: int = N_NORMALS) -> np.ndarray:
+    k = np.arange(n) + 0.5
+    y = 1 - 2 * k / n
+    r = np.sqrt(1 - y * y)
+    phi = k * np.pi * (3 - np.sqrt(5))
+    return np.stack([r * np.cos(phi), y, r * np.sin(phi)], 1)
+
+
+_COSW = np.maximum(0, fibonacci_normals() @ S.pixel_directions(64, 128).reshape(-1, 3).T) * \
+    S.pixel_solid_angle(64, 128, True).reshape(-1)[None]
+
+
+def irradiance(rgb_64x128: np.ndarray) -> np.ndarray:
+    """Irradiance (N_NORMALS, 3) of a 64x128 equirect map."""
+    return _COSW @ rgb_64x128.reshape(-1, 3)
+
+
+def srgb_encode(x):
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def srgb_decode(v):
+    return np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4))
+
+
+def photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, rng: np.random.Generator):
+    """One simulated photo of ``hdr`` -> (image dict, list of row dicts) or None if nothing clipped."""
+    if pano:
+        hdr = np.roll(hdr, rng.integers(hdr.shape[1]), axis=1)
+    if rng.random() < 0.5:
+        hdr = hdr[:, ::-1]
+    k = 1 / np.quantile(hdr.max(-1), 1 - clip_fraction)
+    sensor = hdr * k
+    ldr = np.round(srgb_encode(np.clip(sensor, 0, 1)) * 255) / 255
+    lin = srgb_decode(ldr)
+    src = S.find_sources(lin, ldr, pano)
+    if src.count == 0:
+        return None
+    clipped = ldr.max(-1) >= S.CLIP_CODE
+    E = S.source_energy(src, (sensor @ S.LUMA) * clipped)
+    img = dict(pano=pano, cf=float(clipped.mean()), k=float(k), n=src.count,
+               e_open=float(np.sum(S.area_resize((lin @ S.LUMA) * ~clipped, *src.shape) * src.weights)),
+               e_clip_true=float(E.sum()), fill_total=float(src.fill.sum()))
+    if pano:
+        hh, ww = src.shape
+        rgb_clip = S.area_resize(lin * clipped[..., None], hh, ww)
+        f = ww // 128
+        fill_irr = np.zeros((src.count, N_NORMALS, 3))
+        for s in range(src.count):
+            part = np.where((src.labels == s + 1)[..., None], rgb_clip, 0).reshape(64, f, 128, f, 3).mean((1, 3))
+            fill_irr[s] = irradiance(part)
+        img["irr_open"] = irradiance(S.area_resize(lin * ~clipped[..., None], 64, 128))
+        img["irr_true"] = irradiance(S.area_resize(sensor, 64, 128))
+        img["fill_irr"] = fill_irr
+    rows = [dict(fill=src.fill[s], E=E[s], omega=src.solid_angle[s], feats=src.features[s]) for s in range(src.count)]
+    return img, rows
+
+
+def build(paths: list[Path], *, per_reference: int, seed: int, harness_fractions: bool) -> dict:
+    """Rows and photos for ``paths`` (references at <= 1024 px, as the harness loads them)."""
+    rows, images = [], []
+    t0 = time.time()
+    for ni, path in enumerate(sorted(paths, key=lambda p: p.name)):
+        ref = references.load_reference(path, 1024)
+        hdr0 = np.maximum(np.nan_to_num(ref.pixels.astype(np.float64), nan=0, posinf=0), 0)
+        rng = np.random.default_rng([seed, ni, 7])
+        fracs = list(np.exp(rng.uniform(np.log(0.005), np.log(0.15), per_reference)))
+        if harness_fractions:
+            fracs = [0.02, 0.08] + fracs[:per_reference - 2]
+        for cf in fracs:
+            out = photo_examples(hdr0, bool(ref.panorama), float(cf), rng)
+            if out is None:
+                continue
+            img, img_rows = out
+            img["name"] = path.name
+            for r in img_rows:
+                r.update(img=len(images), name=path.name)
+            images.append(img)
+            rows += img_rows
+        logger.info("%d/%d %s: %d sources so far (%.0f s)", ni + 1, len(paths), path.name, len(rows), time.time() - t0)
+    return dict(rows=rows, images=images, feature_names=S.FEATURE_NAMES)
