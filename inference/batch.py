@@ -24,6 +24,9 @@ from . import __version__, crf, io, pipeline
 from .errors import Ldr2HdrError, OutputExistsError, UnsupportedImageError
 
 logger = logging.getLogger("ldr2hdr")
+SOURCE_UNITS = ("energy: sum of pixel solid angle (sr; 1 per pixel for flat photos) x Rec.709 luminance, in the "
+                "EXR's units; solid_angle: sr (panoramas) or fraction of the image (photos); direction: unit "
+                "vector, +Y up, -Z at the centre column (panoramas) or (x, y) in [-1, 1] (photos)")
 
 
 def add_step_arguments(p: argparse.ArgumentParser, step: str) -> None:
@@ -38,12 +41,17 @@ def add_step_arguments(p: argparse.ArgumentParser, step: str) -> None:
     p.add_argument("--crf", default="auto", metavar="CURVE",
                    help="camera curve: auto (estimate), srgb, linear, gammaG (e.g. gamma2.2) or a .crf.json file")
     if step != "estimate-crf":
-        p.add_argument("--crf-json", action="store_true", help="also write <name>.crf.json with the curve used")
+        p.add_argument("--crf-json", action="store_true",
+                       help="also write <name>.crf.json with the curve used and, when highlights are restored, "
+                            "<name>.sources.json with the clipped light sources (direction, solid angle, energy, class)")
         p.add_argument("--preview", action="store_true", help="also write <name>.preview.png, a tone-mapped view")
         p.add_argument("--exposure", type=float, default=0.0, metavar="STOPS", help="scale the output by 2**STOPS")
         p.add_argument("--float", dest="half", action="store_false", help="write 32-bit float EXR (default: half)")
         p.add_argument("--compression", default="zip", choices=io.EXR_COMPRESSIONS, help="EXR compression (default: zip)")
         p.add_argument("--no-dequantize", dest="dequantize", action="store_false", help="keep 8-bit steps as they are")
+        p.add_argument("--energy", choices=pipeline.ENERGY_MODES, default="auto",
+                       help="auto: scale each clipped light source to its estimated energy after the highlight "
+                            "step; off: keep what the highlight step restored (default: %(default)s)")
     p.add_argument("--panorama", choices=pipeline.PANORAMA_MODES, default="auto",
                    help="treat inputs as 360 equirectangular panoramas (auto: when the aspect is 2:1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where learned models run")
@@ -78,7 +86,7 @@ def _settings(args, step: str) -> pipeline.Settings:
                              exposure=getattr(args, "exposure", 0.0), device=args.device,
                              tile_size=args.tile_size, precision=args.precision, weights_dir=args.weights_dir,
                              per_channel=args.per_channel,
-                             dequantize=getattr(args, "dequantize", True))
+                             dequantize=getattr(args, "dequantize", True), energy=getattr(args, "energy", "auto"))
 
 class Progress:
     """A minimal progress display on stderr: a bar on terminals, one line per file otherwise."""
@@ -111,6 +119,8 @@ def _outputs_for(step: str, args, stem: str) -> dict[str, Path]:
     paths["exr"] = out / f"{stem}.exr"
     if args.crf_json:
         paths["crf"] = out / f"{stem}.crf.json"
+        if step in ("restore", "reconstruct"):
+            paths["sources"] = out / f"{stem}.sources.json"
     if args.preview:
         paths["preview"] = out / f"{stem}.preview.png"
     return paths
@@ -142,6 +152,10 @@ def outputs_complete(path: Path, step: str, args) -> bool:
             elif kind == "crf":
                 data = json.loads(p.read_text())
                 if len(data.get("inverse_crf", ())) != crf.N_SAMPLES or data.get("source_file") != source:
+                    return False
+            elif kind == "sources":
+                data = json.loads(p.read_text())
+                if not isinstance(data.get("sources"), list) or data.get("source_file") != source:
                     return False
             elif kind == "preview":
                 io.read_image(p)
@@ -211,10 +225,16 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
         data = result.inverse_crf.to_json_dict()
         data.update(source_file=str(path.resolve()), software=f"ldr2hdr {__version__}")
         _write_json_atomic(outputs["crf"], data, args.overwrite)
+    if "sources" in outputs:
+        _write_json_atomic(outputs["sources"], {"source_file": str(path.resolve()), "software": f"ldr2hdr {__version__}",
+                                                "units": SOURCE_UNITS, "sources": result.sources}, args.overwrite)
     if "preview" in outputs:
         from .tonemap import preview
 
         io.write_png(outputs["preview"], preview(result.image), overwrite=args.overwrite)
+    if result.sources:
+        row["sources"] = [{k: src[k] for k in ("class", "azimuth_deg", "elevation_deg", "solid_angle", "energy")}
+                          for src in result.sources[:8]]
     row.update(outputs={k: str(v) for k, v in outputs.items()}, crf_method=result.inverse_crf.method,
                crf_confidence=float(result.inverse_crf.confidence), warnings=warnings)
     if result.image is not None:

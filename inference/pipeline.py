@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 METHODS = ("learned", "classical")
 STEPS = ("estimate-crf", "linearize", "restore", "reconstruct")
 PANORAMA_MODES = ("auto", "on", "off")
+ENERGY_MODES = ("auto", "off")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Settings:
         dequantize: remove 8-bit banding in smooth regions while linearizing.
         mask_threshold: LDR value where the soft saturation mask starts.
         expansion_gain: classical highlight boost where the expand map is 1.
+        energy: ``"auto"``: after the highlight step, find the clipped light sources,
+            estimate each one's energy (:mod:`.highlights.energy`) and scale its restoration
+            to it; ``"off"``: keep what the highlight step restored.
     """
 
     method: str = "learned"
@@ -63,10 +67,13 @@ class Settings:
     dequantize: bool = True
     mask_threshold: float = 0.95
     expansion_gain: float = 4.0
+    energy: str = "auto"
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise Ldr2HdrError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.energy not in ENERGY_MODES:
+            raise Ldr2HdrError(f"energy must be one of {', '.join(ENERGY_MODES)}, got {self.energy!r}")
         if self.panorama not in PANORAMA_MODES:
             raise Ldr2HdrError(f"panorama must be one of {', '.join(PANORAMA_MODES)}, got {self.panorama!r}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -93,6 +100,9 @@ class Result:
     hdr: np.ndarray | None = None
     mask: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
+    #: The clipped light sources (``energy.Source.to_dict()``), brightest first; energies in
+    #: the output's units. Empty when nothing was clipped or the energy step was off.
+    sources: list = field(default_factory=list)
 
     @property
     def image(self) -> np.ndarray | None:
@@ -221,6 +231,26 @@ def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, se
     return classical.expand_kovaleski_oliveira(linear, ldr, gain=settings.expansion_gain, wrap=wrap)
 
 
+def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, settings: Settings = Settings(),
+                   scale: float = 1.0) -> tuple[np.ndarray, list[dict]]:
+    """The energy step (``settings.energy``): rescale each clipped source of ``hdr`` to its
+    estimated energy. Returns the image and the source list (energies times ``scale``, the
+    output's exposure)."""
+    if settings.energy == "off":
+        return hdr, []
+    from .highlights import energy
+
+    hdr, found = energy.restore_energy(hdr, linear, ldr, panorama=is_panorama(linear.shape, settings.panorama),
+                                       weights=_weights_file(settings, energy.WEIGHTS_NAME))
+    out = []
+    for src in found:
+        d = src.to_dict()
+        d["energy"] *= scale
+        d["clip_level_energy"] *= scale
+        out.append(d)
+    return hdr, out
+
+
 def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "reconstruct", exif=None,
         progress: Callable[[float, str], None] | None = None) -> Result:
     """Run the pipeline up to ``steps`` on one LDR image.
@@ -269,7 +299,11 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
         return result
     report(0.2, "restoring highlights")
     hdr = restore_highlights(linear, ldr, mask, settings,
-                             progress=lambda f: report(0.2 + 0.79 * f, "restoring highlights"))
+                             progress=lambda f: report(0.2 + 0.75 * f, "restoring highlights"))
+    report(0.95, "estimating the energy of the light sources")
+    hdr, result.sources = restore_energy(hdr, linear, ldr, settings, scale)
+    if result.sources:
+        meta["sources"] = result.sources
     result.linear = linear
     result.hdr = hdr * scale if scale != 1 else hdr
     report(1.0, "done")
@@ -293,7 +327,10 @@ def run_on_linear(linear: np.ndarray, inv: crf.InverseCRF, settings: Settings = 
     # linearized image then treats exactly the same pixels as clipped as ``reconstruct`` does.
     ldr = (np.round(ldr * 255.0) / 255.0).astype(np.float32)
     mask = soft_saturation_mask(ldr, settings.mask_threshold)
-    hdr = restore_highlights(linear, ldr, mask, settings) * np.float32(2.0 ** settings.exposure)
-    return Result(inverse_crf=inv, linear=linear, hdr=hdr, mask=mask,
-                  metadata={"software": f"ldr2hdr {__version__}", "method": settings.method,
-                            "crf_method": inv.method, "exposure_scale": float(2.0 ** settings.exposure)})
+    scale = float(2.0 ** settings.exposure)
+    hdr, found = restore_energy(restore_highlights(linear, ldr, mask, settings), linear, ldr, settings, scale)
+    meta = {"software": f"ldr2hdr {__version__}", "method": settings.method,
+            "crf_method": inv.method, "exposure_scale": scale}
+    if found:
+        meta["sources"] = found
+    return Result(inverse_crf=inv, linear=linear, hdr=hdr * np.float32(scale), mask=mask, metadata=meta, sources=found)
