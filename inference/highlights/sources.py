@@ -188,21 +188,33 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb @ LUMA
 
 
+def _area_reduce_axis0(a: np.ndarray, n_out: int) -> np.ndarray:
+    """Exact area average of ``a`` along axis 0 to ``n_out`` cells (fractional cell edges),
+    through the running sum: O(size), whatever the ratio."""
+    n = a.shape[0]
+    if n == n_out:
+        return a.astype(np.float64)
+    if n % n_out == 0:
+        return a.reshape(n_out, n // n_out, *a.shape[1:]).mean(axis=1, dtype=np.float64)
+    csum = np.concatenate([np.zeros((1, *a.shape[1:])), np.cumsum(a, axis=0, dtype=np.float64)])
+    edges = np.linspace(0.0, n, n_out + 1)
+    k = np.minimum(np.floor(edges).astype(np.int64), n - 1)
+    frac = (edges - k).reshape(-1, *([1] * (a.ndim - 1)))
+    at = csum[k] + frac * (csum[k + 1] - csum[k])  # running sum at the fractional edges
+    return (at[1:] - at[:-1]) / (n / n_out)
+
+
 def reduce_to_work(planes, height: int, width: int, hh: int, ww: int, band: int = 256) -> np.ndarray:
     """Area-average per-pixel quantities down to the working grid without a full-size float64 copy.
 
     ``planes(r0, r1)`` returns the quantities of rows ``r0:r1`` as ``(r1 - r0, width, C)``;
-    the result is ``(hh, ww, C)`` float64 (sums are kept: it is an exact area average).
+    each band is reduced along its columns at once, then all bands along the rows. The result
+    is ``(hh, ww, C)`` float64, an exact area average (sums are kept).
     """
-    ry = _area_matrix(height, hh)  # (hh, height)
-    rx = _area_matrix(width, ww)  # (ww, width)
-    out = None
-    for r0 in range(0, height, band):
-        r1 = min(height, r0 + band)
-        q = np.asarray(planes(r0, r1), dtype=np.float64)
-        part = np.einsum("ia,abc,jb->ijc", ry[:, r0:r1], q, rx, optimize=True)
-        out = part if out is None else out + part
-    return out
+    cols = [np.swapaxes(_area_reduce_axis0(np.swapaxes(np.asarray(planes(r0, min(height, r0 + band))), 0, 1), ww),
+                        0, 1).astype(np.float32 if height > 4 * hh else np.float64)
+            for r0 in range(0, height, band)]
+    return _area_reduce_axis0(np.concatenate(cols, axis=0), hh)
 
 
 def find_sources(linear: np.ndarray, ldr: np.ndarray, panorama: bool) -> SourceSet:

@@ -151,3 +151,12 @@ def test_tree_arrays_match_scikit_learn():
     y = np.nan_to_num(x[:, 0]) * 2 + np.sin(np.nan_to_num(x[:, 1])) + rng.normal(scale=0.1, size=400)
     model = sklearn.HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(x, y)
     np.testing.assert_allclose(trees.predict(trees.export_sklearn(model), x), model.predict(x), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape,work", [((100, 300), (37, 111)), ((64, 128), (32, 64)), ((50, 70), (50, 70))])
+def test_working_grid_reduction_is_an_exact_area_average(shape, work):
+    rng = np.random.default_rng(1)
+    img = rng.random((*shape, 2))
+    got = sources.reduce_to_work(lambda r0, r1: img[r0:r1], *shape, *work, band=16)
+    np.testing.assert_allclose(got, sources.area_resize(img, *work), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.sum() * (shape[0] * shape[1]) / (work[0] * work[1]), img.sum(), rtol=1e-5)
