@@ -37,19 +37,21 @@ ROOT = Path(__file__).resolve().parents[1]
 BAND = 256
 
 
-def _srgb_round_trip(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear band -> (linearized 8-bit sRGB band, soft mask band), as the pipeline sees it."""
+def _srgb_round_trip(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear band -> (linearized 8-bit sRGB band, soft mask band, LDR band), as the pipeline sees it."""
     from ldr2hdr.evaluation import synth
     from ldr2hdr.inference.crf.dequantize import soft_saturation_mask
 
     ldr = synth.quantize_png8(synth.srgb_encode(x))
-    return synth.srgb_decode(ldr).astype(np.float32), soft_saturation_mask(ldr)
+    return synth.srgb_decode(ldr).astype(np.float32), soft_saturation_mask(ldr), ldr
 
 
-def build_scene(h: int, w: int, dense: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def build_scene(h: int, w: int, dense: bool, seed: int = 0, with_ldr: bool = False):
+    """-> ``(linear, mask)``, or ``(linear, mask, ldr)`` with ``with_ldr`` (the energy step needs it)."""
     rng = np.random.default_rng(seed)
     linear = np.empty((h, w, 3), np.float32)
     mask = np.empty((h, w), np.float32)
+    ldr = np.empty((h, w, 3), np.float32) if with_ldr else None
     coarse = rng.random((h // 32 + 2, w // 32 + 2, 3)).astype(np.float32)
     fine = rng.random((64, 64, 3)).astype(np.float32)
     sun_r, sun_c, sun_rad = 0.3 * h, 0.7 * w, 0.006 * h
@@ -69,22 +71,25 @@ def build_scene(h: int, w: int, dense: bool, seed: int = 0) -> tuple[np.ndarray,
         if dense:
             spot = ((rows % 256) < 6) & ((cols[None, :] % 256) < 6)
             img[spot] = 4.0
-        linear[r0:r1], mask[r0:r1] = _srgb_round_trip(img)
-    return linear, mask
+        linear[r0:r1], mask[r0:r1], band_ldr = _srgb_round_trip(img)
+        if with_ldr:
+            ldr[r0:r1] = band_ldr
+    return (linear, mask, ldr) if with_ldr else (linear, mask)
 
 
 def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None, threads: int,
-          device: str = "cpu", precision: str = "auto") -> dict:
+          device: str = "cpu", precision: str = "auto", with_energy: bool = False) -> dict:
     import torch
 
     if threads:
         torch.set_num_threads(threads)
 
-    from ldr2hdr.inference.highlights.network import HighlightNet, load_model, model_from_state_dict, \
-        restore_highlights_learned
+    from ldr2hdr.inference.highlights.learned import restore_highlights_learned
+    from ldr2hdr.inference.highlights.network import HighlightNet, load_model, model_from_state_dict
 
     t0 = time.perf_counter()
-    linear, mask = build_scene(h, w, scene == "dense")
+    built = build_scene(h, w, scene == "dense", with_ldr=with_energy)
+    linear, mask = built[0], built[1]
     build_s = time.perf_counter() - t0
     rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if weights == "installed":
@@ -95,13 +100,22 @@ def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None,
         model = model_from_state_dict(load_file(weights))
     else:
         model = HighlightNet().eval()
-    times = []
+    times, energy_times, n_sources = [], [], 0
+    if with_energy:
+        from ldr2hdr.inference.highlights import energy
+
+        estimator = energy.load_model()
     for _ in range(runs):
         t0 = time.perf_counter()
         out = restore_highlights_learned(linear, mask, panorama=True, tile_size=tile, weights=model,
                                          device=device, precision=precision)
         if device == "cuda":
             torch.cuda.synchronize()
+        if with_energy:
+            t1 = time.perf_counter()
+            out, found = energy.restore_energy(out, linear, built[2], panorama=True, weights=estimator)
+            energy_times.append(time.perf_counter() - t1)
+            n_sources = len(found)
         times.append(time.perf_counter() - t0)
         del out
     return {
@@ -112,6 +126,8 @@ def child(h: int, w: int, runs: int, scene: str, tile: int, weights: str | None,
         "clipped_fraction": round(float((mask > 0).mean()), 4),
         "build_s": round(build_s, 1), "torch_threads": torch.get_num_threads(),
         "device": device, "precision": precision,
+        "energy_median_s": round(statistics.median(energy_times), 2) if energy_times else None,
+        "sources": n_sources if with_energy else None,
         "gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
         "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
     }
@@ -134,12 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--precision", default="auto", help="auto | float32 | float16 | bfloat16 (the network's arithmetic)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "highlights")
+    ap.add_argument("--energy", action="store_true",
+                    help="time the energy step too (sources + estimator + rescale; its share in its own column)")
     ap.add_argument("--child", nargs=2, type=int, metavar=("H", "W"), help=argparse.SUPPRESS)
     ap.add_argument("--scene", default="scene", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], args.runs, args.scene, args.tile, args.weights,
-                               args.threads, args.device, args.precision)))
+                               args.threads, args.device, args.precision, args.energy)))
         return 0
     results = []
     for size in args.sizes.split(","):
@@ -148,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = args.runs if w * h <= 4096 * 2048 else max(1, args.runs - 1)
             cmd = [sys.executable, __file__, "--child", str(h), str(w), "--runs", str(runs), "--scene", scene,
                    "--tile", str(args.tile), "--weights", args.weights, "--threads", str(args.threads),
-                   "--device", args.device, "--precision", args.precision]
+                   "--device", args.device, "--precision", args.precision] + (["--energy"] if args.energy else [])
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 print(proc.stderr[-2000:], file=sys.stderr)
@@ -162,14 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2))
     print(f"machine: {os.cpu_count()} CPUs, load average at end {os.getloadavg()[0]:.1f}")
-    print("| size | scene | clipped | tile | device | median time (s) | MP/s | runs (s) | peak RSS (MB) | RSS after inputs (MB) | GPU peak (MB) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| size | scene | clipped | tile | device | median time (s) | of it energy step (s) | MP/s | runs (s) | peak RSS (MB) | RSS after inputs (MB) | GPU peak (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if "error" in r:
             print(f"| {r['size']} | {r['scene']} | failed: {r['error']} |")
             continue
         print(f"| {r['size']} | {r['scene']} | {100 * r['clipped_fraction']:.1f} % | {r['tile']} | "
-              f"{r['gpu'] or 'cpu'} {r['precision']} | {r['median_s']} | {_mpix(r['size']) / max(r['median_s'], 1e-9):.2f} | "
+              f"{r['gpu'] or 'cpu'} {r['precision']} | {r['median_s']} | {r.get('energy_median_s') or '-'} | "
+              f"{_mpix(r['size']) / max(r['median_s'], 1e-9):.2f} | "
               f"{r['seconds']} | {r['peak_rss_mb']} | {r['rss_after_inputs_mb']} | {r['gpu_peak_mb'] or '-'} |")
     return 0
 
