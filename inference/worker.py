@@ -203,6 +203,8 @@ def _json_safe(values: dict) -> dict:
     for key, value in values.items():
         if isinstance(value, (str, int, float, bool)) or value is None:
             out[str(key)] = value
+        elif isinstance(value, (list, tuple, dict)):
+            out[str(key)] = json.dumps(value)  # e.g. the light sources: parsed again by the operators
         else:
             out[str(key)] = str(value)
     return out

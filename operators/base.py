@@ -227,6 +227,8 @@ class StepOperatorMixin:
             pixels, colorspace = response.pixels, images.LINEAR_COLORSPACE
         tags = {images.TAG_STEP: self.step, images.TAG_SOURCE: target.source_key,
                 "ldr2hdr_crf_method": response.crf_method, "ldr2hdr_crf_confidence": response.crf_confidence}
+        if response.metadata.get("sources"):
+            tags["ldr2hdr_sources"] = str(response.metadata["sources"])  # JSON list, brightest first
         created_node = result = None
         # Script runs (no node) keep the image alive with a fake user so it is saved with the file.
         keep = target.tree is None or (previous is not None and previous.use_fake_user)
@@ -261,7 +263,7 @@ class StepOperatorMixin:
             return (f"{self.bl_label}: {response.crf_method} curve "
                     f"(confidence {response.crf_confidence:.2f}) -> {image.name}")
         peak = float(response.pixels.max()) if response.pixels is not None else 0.0
-        return f"{self.bl_label}: {image.name} {width}x{height}, peak {peak:.3g}"
+        return f"{self.bl_label}: {image.name} {width}x{height}, peak {peak:.3g}{_sources_summary(response)}"
 
     def _parameters(self, context, node):
         """Node parameters win unless the caller set the property explicitly."""
@@ -305,3 +307,20 @@ class StepOperatorMixin:
             wm.progress_end()
         if context.workspace is not None:
             context.workspace.status_text_set(None)
+
+
+def _sources_summary(response) -> str:
+    """``", 3 light sources; brightest: sun at azimuth 120, elevation 25 deg"`` (or "")."""
+    import json
+
+    try:
+        found = json.loads(response.metadata.get("sources") or "[]")
+    except (TypeError, ValueError):
+        return ""
+    if not found:
+        return ""
+    top = found[0]
+    where = ""
+    if top.get("elevation_deg") is not None:
+        where = f" at azimuth {top['azimuth_deg']:.0f}, elevation {top['elevation_deg']:.0f} deg"
+    return f", {len(found)} light source{'s' if len(found) > 1 else ''}; brightest: {top['class']}{where}"

@@ -8,6 +8,7 @@ What is left to differ is only the light the LDR lost to clipping (the sun and b
 sky), which is what highlight restoration is for.
 """
 
+import json
 import math
 
 import numpy as np
@@ -147,6 +148,10 @@ def test_reconstruction_lights_the_scene_closer_to_the_truth(addon, request, tmp
     assert bpy.ops.ldr2hdr.reconstruct(image=ldr_image.name, method=method) == {"FINISHED"}
     reconstruction = images.find_result_image("reconstruct", ldr_image.name)
     recon_pixels = images.image_pixels(reconstruction)
+    if method == "learned":  # the energy step's light sources travel with the image, brightest first
+        found = json.loads(reconstruction["ldr2hdr_sources"])
+        assert found and found[0]["energy"] == max(s["energy"] for s in found)
+        assert found[0]["elevation_deg"] > -5  # the sunrise sun and its sky are at the horizon or above
 
     # Cycles decodes the 8-bit sRGB file with the sRGB curve: that is the "LDR as is".
     ldr_linear = crf.srgb_to_linear(ldr_scene.ldr).astype(np.float32)
