@@ -50,8 +50,9 @@ def add_step_arguments(p: argparse.ArgumentParser, step: str) -> None:
         p.add_argument("--compression", default="zip", choices=io.EXR_COMPRESSIONS, help="EXR compression (default: zip)")
         p.add_argument("--no-dequantize", dest="dequantize", action="store_false", help="keep 8-bit steps as they are")
         p.add_argument("--energy", choices=pipeline.ENERGY_MODES, default="auto",
-                       help="auto: scale each clipped light source to its estimated energy after the highlight "
-                            "step; off: keep what the highlight step restored (default: %(default)s)")
+                       help="auto: with the learned method, scale each clipped light source to its estimated "
+                            "energy after the highlight step; off: keep what the highlight step restored "
+                            "(default: %(default)s)")
     p.add_argument("--panorama", choices=pipeline.PANORAMA_MODES, default="auto",
                    help="treat inputs as 360 equirectangular panoramas (auto: when the aspect is 2:1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where learned models run")

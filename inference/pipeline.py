@@ -50,9 +50,10 @@ class Settings:
         dequantize: remove 8-bit banding in smooth regions while linearizing.
         mask_threshold: LDR value where the soft saturation mask starts.
         expansion_gain: classical highlight boost where the expand map is 1.
-        energy: ``"auto"``: after the highlight step, find the clipped light sources,
-            estimate each one's energy (:mod:`.highlights.energy`) and scale its restoration
-            to it; ``"off"``: keep what the highlight step restored.
+        energy: ``"auto"`` (learned method): after the highlight step, find the clipped light
+            sources, estimate each one's energy (:mod:`.highlights.energy`, a trained model)
+            and scale its restoration to it; the classical method keeps its own expansion.
+            ``"off"``: keep what the highlight step restored.
     """
 
     method: str = "learned"
@@ -236,7 +237,7 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, setting
     """The energy step (``settings.energy``): rescale each clipped source of ``hdr`` to its
     estimated energy. Returns the image and the source list (energies times ``scale``, the
     output's exposure)."""
-    if settings.energy == "off":
+    if settings.energy == "off" or settings.method != "learned":
         return hdr, []
     from .highlights import energy
 
