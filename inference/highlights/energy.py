@@ -155,21 +155,25 @@ def classify(sources: srcs.SourceSet, boost: np.ndarray) -> list[str]:
 # ----------------------------------------------------------------------------- rescale
 
 
-def _full_res_labels(sources: srcs.SourceSet, height: int, width: int, r0: int, r1: int) -> np.ndarray:
-    """Source label of each full-resolution pixel of rows ``r0:r1`` (the working cell holding its centre)."""
+def _label_lookup(sources: srcs.SourceSet, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Working-grid row of each full-resolution row and column of each column (the cell holding
+    the pixel's centre): ``sources.labels[rowmap[r], colmap[c]]`` is pixel (r, c)'s source."""
     hh, ww = sources.shape
-    rows = np.minimum(((np.arange(r0, r1) + 0.5) * hh / height).astype(np.int64), hh - 1)
-    cols = np.minimum(((np.arange(width) + 0.5) * ww / width).astype(np.int64), ww - 1)
-    return sources.labels[rows][:, cols]
+    rowmap = np.minimum(((np.arange(height) + 0.5) * hh / height).astype(np.int64), hh - 1)
+    colmap = np.minimum(((np.arange(width) + 0.5) * ww / width).astype(np.int64), ww - 1)
+    return rowmap, colmap
 
 
 def excess_energy(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, sources: srcs.SourceSet) -> np.ndarray:
     """Per source, the energy that ``hdr`` holds above ``linear`` in its clipped pixels, (n,)."""
     y = np.zeros(clipped.shape, dtype=np.float32)
+    luma = srcs.LUMA.astype(np.float32)
     for r0 in range(0, clipped.shape[0], BAND_ROWS):
         r1 = min(clipped.shape[0], r0 + BAND_ROWS)
-        d = (hdr[r0:r1] - linear[r0:r1]) @ srcs.LUMA.astype(np.float32)
-        y[r0:r1] = np.where(clipped[r0:r1], np.maximum(d, 0.0), 0.0)
+        rr, cc = np.nonzero(clipped[r0:r1])  # only the clipped pixels: a few percent of the image
+        if len(rr):
+            d = (hdr[r0 + rr, cc] - linear[r0 + rr, cc]) @ luma
+            y[r0 + rr, cc] = np.maximum(d, 0.0)
     return srcs.source_energy(sources, y)
 
 
@@ -200,15 +204,18 @@ def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, so
     gain_lut = np.concatenate([[1.0], gain]).astype(np.float32)
     flat_lut = np.concatenate([[0.0], flat]).astype(np.float32)
     h, w = clipped.shape
+    rowmap, colmap = _label_lookup(sources, h, w)
     for r0 in range(0, h, BAND_ROWS):
         r1 = min(h, r0 + BAND_ROWS)
-        lab = np.where(clipped[r0:r1], _full_res_labels(sources, h, w, r0, r1), 0)
-        if not lab.any():
+        rr, cc = np.nonzero(clipped[r0:r1])  # only the clipped pixels change
+        if not len(rr):
             continue
-        lin = linear[r0:r1]
-        extra = np.maximum(hdr[r0:r1] - lin, 0.0)
-        new = lin + gain_lut[lab][..., None] * extra + flat_lut[lab][..., None] * lin
-        hdr[r0:r1] = np.where((lab > 0)[..., None], new, hdr[r0:r1])
+        rows = r0 + rr
+        lab = sources.labels[rowmap[rows], colmap[cc]]
+        lin = linear[rows, cc]
+        extra = np.maximum(hdr[rows, cc] - lin, 0.0)
+        new = lin + gain_lut[lab][:, None] * extra + flat_lut[lab][:, None] * lin
+        hdr[rows, cc] = np.where((lab > 0)[:, None], new, hdr[rows, cc])
     return hdr
 
 
@@ -279,6 +286,6 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, *, pano
     if sources.count == 0:
         return hdr, []
     boost, half = model.predict(sources.features)
-    clipped = np.asarray(ldr).max(axis=-1) >= srcs.CLIP_CODE
+    clipped = srcs.clipped_pixels(ldr)
     rescale_sources(hdr, linear, clipped, sources, sources.fill * np.exp2(boost))
     return hdr, describe(sources, boost, half, classify(sources, boost))
