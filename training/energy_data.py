@@ -87,11 +87,17 @@ def photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, rng: np.ra
     return img, rows
 
 
-def build(paths: list[Path], *, per_reference: int, seed: int, harness_fractions: bool) -> dict:
-    """Rows and photos for ``paths`` (references at <= 1024 px, as the harness loads them)."""
+def build(paths: list[Path], *, per_reference: int, seed: int, harness_fractions: bool,
+          through_pipeline: bool = False, shard: tuple[int, int] = (0, 1)) -> dict:
+    """Rows and photos for ``paths`` (references at <= 1024 px, as the harness loads them).
+
+    ``through_pipeline``: :func:`pipeline_photo_examples` instead of :func:`photo_examples`.
+    ``shard`` ``(i, n)``: only references ``i, i + n, ...`` (same random streams as unsharded)."""
     rows, images = [], []
     t0 = time.time()
     for ni, path in enumerate(sorted(paths, key=lambda p: p.name)):
+        if ni % shard[1] != shard[0]:
+            continue
         ref = references.load_reference(path, 1024)
         hdr0 = np.maximum(np.nan_to_num(ref.pixels.astype(np.float64), nan=0, posinf=0), 0)
         rng = np.random.default_rng([seed, ni, 7])
@@ -99,7 +105,8 @@ def build(paths: list[Path], *, per_reference: int, seed: int, harness_fractions
         if harness_fractions:
             fracs = [0.02, 0.08] + fracs[:per_reference - 2]
         for cf in fracs:
-            out = photo_examples(hdr0, bool(ref.panorama), float(cf), rng)
+            make = pipeline_photo_examples if through_pipeline else photo_examples
+            out = make(hdr0, bool(ref.panorama), float(cf), rng)
             if out is None:
                 continue
             img, img_rows = out
@@ -110,3 +117,67 @@ def build(paths: list[Path], *, per_reference: int, seed: int, harness_fractions
             rows += img_rows
         logger.info("%d/%d %s: %d sources so far (%.0f s)", ni + 1, len(paths), path.name, len(rows), time.time() - t0)
     return dict(rows=rows, images=images, feature_names=S.FEATURE_NAMES)
+
+
+# ----------------------------------------------------------------------------- as the pipeline sees it
+
+
+def training_curve(rng: np.random.Generator) -> str:
+    """A camera curve that the evaluation never uses: sRGB (40 %), a DoRF *training* curve (40 %),
+    or a gamma between 1.8 and 2.6 (20 %)."""
+    from ldr2hdr.inference import crf
+
+    u = rng.random()
+    if u < 0.4:
+        return "srgb"
+    if u < 0.8:
+        train_idx, _ = crf.dorf_split(201)
+        return f"dorf-{int(rng.choice(train_idx))}"
+    return f"gamma{rng.uniform(1.8, 2.6):.2f}"
+
+
+def pipeline_photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, rng: np.random.Generator):
+    """Like :func:`photo_examples`, but the photo goes through a training camera curve and PNG or
+    JPEG q90, and is linearized by the pipeline itself (its curve estimate and dequantization),
+    so the features are what the shipped estimator will see. Energies are brought to the
+    reference's units by the harness's alignment (median log ratio over unclipped pixels)."""
+    from ldr2hdr.evaluation import metrics, synth
+    from ldr2hdr.inference import pipeline
+
+    if pano:
+        hdr = np.roll(hdr, rng.integers(hdr.shape[1]), axis=1)
+    if rng.random() < 0.5:
+        hdr = hdr[:, ::-1]
+    curve = training_curve(rng)
+    codec = "jpeg90" if rng.random() < 0.5 else "png"
+    ldr, info = synth.synthesize(hdr, curve, clip_fraction, codec, rng)
+    sensor = hdr * info["exposure_scale"]
+    settings = pipeline.Settings(panorama="on" if pano else "off")
+    inv = pipeline.estimate_crf(ldr, settings)
+    lin, _ = pipeline.linearize(ldr, inv, settings)
+    src = S.find_sources(lin, ldr, pano)
+    if src.count == 0:
+        return None
+    clipped = ldr.max(-1) >= S.CLIP_CODE
+    s = metrics.align_scale(lin, sensor, ~clipped)
+    if not np.isfinite(s) or s <= 0:
+        return None
+    lin = lin.astype(np.float64) * s
+    fill = src.fill * s
+    E = S.source_energy(src, (sensor @ S.LUMA) * clipped)
+    img = dict(pano=pano, cf=float(clipped.mean()), k=float(info["exposure_scale"]), n=src.count, curve=curve,
+               codec=codec, e_open=float(np.sum(S.area_resize((lin @ S.LUMA) * ~clipped, *src.shape) * src.weights)),
+               e_clip_true=float(E.sum()), fill_total=float(fill.sum()))
+    if pano:
+        hh, ww = src.shape
+        rgb_clip = S.area_resize(lin * clipped[..., None], hh, ww)
+        f = ww // 128
+        fill_irr = np.zeros((src.count, N_NORMALS, 3))
+        for i in range(src.count):
+            part = np.where((src.labels == i + 1)[..., None], rgb_clip, 0).reshape(64, f, 128, f, 3).mean((1, 3))
+            fill_irr[i] = irradiance(part)
+        img["irr_open"] = irradiance(S.area_resize(lin * ~clipped[..., None], 64, 128))
+        img["irr_true"] = irradiance(S.area_resize(sensor, 64, 128))
+        img["fill_irr"] = fill_irr
+    rows = [dict(fill=fill[i], E=E[i], omega=src.solid_angle[i], feats=src.features[i]) for i in range(src.count)]
+    return img, rows

@@ -46,11 +46,13 @@ PARAMS = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_l
 CATEGORY_NOTES = Path(split.HDR_ROOT).parent / "SOURCES.md"
 
 
-def load_or_build(path: Path, paths: list[Path], per_reference: int, seed: int, harness: bool) -> dict:
+def load_or_build(path: Path, paths: list[Path], per_reference: int, seed: int, harness: bool,
+                  through_pipeline: bool = False, shard: tuple[int, int] = (0, 1)) -> dict:
     if path.is_file():
         logger.info("reusing %s", path)
         return np.load(path, allow_pickle=True).item()  # our own cache file, written below
-    data = energy_data.build(paths, per_reference=per_reference, seed=seed, harness_fractions=harness)
+    data = energy_data.build(paths, per_reference=per_reference, seed=seed, harness_fractions=harness,
+                             through_pipeline=through_pipeline, shard=shard)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, data, allow_pickle=True)
@@ -58,11 +60,29 @@ def load_or_build(path: Path, paths: list[Path], per_reference: int, seed: int, 
     return data
 
 
+def merge(*datasets: dict) -> dict:
+    """Concatenate example sets (photo indices renumbered)."""
+    rows, images = [], []
+    for data in datasets:
+        offset = len(images)
+        rows += [dict(r, img=r["img"] + offset) for r in data["rows"]]
+        images += data["images"]
+    return dict(rows=rows, images=images, feature_names=datasets[0]["feature_names"])
+
+
+def pipeline_examples(args, shards: range) -> list[dict]:
+    """The examples made through the pipeline's own linearization, one cache file per shard."""
+    n = args.pipeline_shards
+    return [load_or_build(Path(args.cache) / f"train_pipeline_seed{args.seed}_per{args.pipeline_per_reference}_"
+                          f"shard{i}of{n}.npy", split.train_files(), args.pipeline_per_reference, args.seed + 2,
+                          False, through_pipeline=True, shard=(i, n)) for i in shards]
+
+
 def arrays(data: dict) -> dict:
     rows, ims = data["rows"], data["images"]
     d = dict(X=np.array([r["feats"] for r in rows]), fill=np.array([r["fill"] for r in rows]),
              E=np.array([r["E"] for r in rows]), img=np.array([r["img"] for r in rows]),
-             names=np.array([r["name"] for r in rows]), images=ims)
+             names=np.array([r["name"] for r in rows]), images=ims, omega=np.array([r["omega"] for r in rows]))
     d["y"] = np.log2(np.maximum(d["E"], 1e-12) / d["fill"])
     d["offset"] = -d["X"][:, sources.FEATURE_NAMES.index("log2_fill_over_unclipped")]
     d["share"] = d["fill"] / np.array([im["fill_total"] for im in ims])[d["img"]]
@@ -128,6 +148,40 @@ def by_category(d: dict, err: np.ndarray) -> dict:
     return {k: round(float(np.mean(v)), 3) for k, v in sorted(out.items())}
 
 
+def by_class(d: dict, boosts: dict[str, np.ndarray], classify_with: np.ndarray, min_share: float = 0.01) -> dict:
+    """Mean per-source |log2(estimated / true energy)| by the class the shipped rule gives each
+    source (``energy.classify`` on the estimator's boost), over sources holding at least
+    ``min_share`` of their photo's clipped energy; ``boosts``: method name -> per-source boost."""
+    from types import SimpleNamespace
+
+    from ldr2hdr.evaluation.references import image_size
+
+    cls = np.empty(len(d["y"]), dtype=object)
+    sizes: dict[str, tuple[int, int]] = {}
+    paths = {p.name: p for p in split.hdr_files()}
+    for i, im in enumerate(d["images"]):
+        sel = np.nonzero(d["img"] == i)[0]
+        if im["pano"]:
+            shape = (sources.WORK_WIDTH // 2, sources.WORK_WIDTH)
+        else:
+            if im["name"] not in sizes:
+                w, h = image_size(paths[im["name"]])
+                sizes[im["name"]] = sources.work_shape(h, w, False)
+            shape = sizes[im["name"]]
+        view = SimpleNamespace(features=d["X"][sel], fill=d["fill"][sel], solid_angle=d["omega"][sel],
+                               panorama=bool(im["pano"]), shape=shape, count=len(sel))
+        cls[sel] = energy.classify(view, classify_with[sel])
+    share = d["E"] / np.array([im["e_clip_true"] for im in d["images"]])[d["img"]]
+    keep = share >= min_share
+    out = {}
+    for c in energy.CLASSES:
+        m = keep & (cls == c)
+        if m.any():
+            out[c] = {"sources": int(m.sum()), **{name: round(float(np.mean(np.abs(b[m] - d["y"][m]))), 3)
+                                                   for name, b in boosts.items()}}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--per-reference", type=int, default=16)
@@ -137,6 +191,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(weights_mod.WEIGHTS_DIR / energy.WEIGHTS_NAME))
     ap.add_argument("--no-install", action="store_true", help="score only; write no weights")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pipeline-per-reference", type=int, default=8,
+                    help="also this many photos per training reference through a training camera curve, PNG or "
+                         "JPEG, and the pipeline's own curve estimate and dequantization (0: none)")
+    ap.add_argument("--pipeline-shards", type=int, default=2,
+                    help="the pipeline examples are built and cached in this many parts")
+    ap.add_argument("--build-shard", type=int, default=None, metavar="I",
+                    help="only build (and cache) part I of the pipeline examples, then exit: run one process per "
+                         "part to use every core")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import os
@@ -145,8 +207,13 @@ def main(argv=None) -> int:
     from sklearn.model_selection import GroupKFold
 
     cache = Path(args.cache)
-    train = arrays(load_or_build(cache / f"train_seed{args.seed}_per{args.per_reference}.npy", split.train_files(),
-                                 args.per_reference, args.seed, False))
+    if args.build_shard is not None:
+        pipeline_examples(args, range(args.build_shard, args.build_shard + 1))
+        return 0
+    clean = load_or_build(cache / f"train_seed{args.seed}_per{args.per_reference}.npy", split.train_files(),
+                          args.per_reference, args.seed, False)
+    extra = pipeline_examples(args, range(args.pipeline_shards)) if args.pipeline_per_reference else []
+    train = arrays(merge(clean, *extra))
     held = arrays(load_or_build(cache / f"eval_seed{args.seed + 1}_per{args.eval_per_reference}.npy",
                                 split.eval_files(include_studio_lights=False), args.eval_per_reference, args.seed + 1, True))
     logger.info("training: %d photos, %d sources; evaluation: %d photos, %d sources",
@@ -167,7 +234,8 @@ def main(argv=None) -> int:
         cv[name], err = score(train, b)
         cv[name]["by_category"] = by_category(train, err)
         logger.info("CV %-15s %s", name, {k: v for k, v in cv[name].items() if k != "by_category"})
-    c_all = float(np.median([np.log2(im["e_clip_true"] / im["e_open"]) for im in train["images"]]))
+    # budget-const's constant: median over the clean sRGB photos (evaluation/methods.BUDGET_CONST_LOG2)
+    c_all = float(np.median([np.log2(im["e_clip_true"] / im["e_open"]) for im in clean["images"]]))
     parts = fit_parts(train, np.arange(len(train["y"])), args.seed)
     model = energy.model_from_arrays(energy.arrays_from_model(parts))
     boost, half = model.predict(held["X"])
@@ -176,6 +244,9 @@ def main(argv=None) -> int:
         heldout[name], err = score(held, b)
         heldout[name]["by_category"] = by_category(held, err)
         logger.info("held-out %-12s %s", name, {k: v for k, v in heldout[name].items() if k != "by_category"})
+    classes = by_class(held, {"estimator": boost, "budget-const": budget_const(held, c_all),
+                              "clip": np.zeros(len(boost))}, boost)
+    logger.info("held-out per source class: %s", classes)
     inside = np.abs(held["y"] - boost) <= half
     logger.info("held-out: %.0f %% of sources inside their 68 %% interval; budget-const c = %.3f (%.0f s)",
                 100 * inside.mean(), c_all, time.time() - t0)
@@ -192,6 +263,7 @@ def main(argv=None) -> int:
              f"random yaw and mirror), {len(train['y'])} sources",
         metrics={"cv_group5_over_scenes": cv, "heldout_eval_split": heldout,
                  "heldout_sources_inside_68pct": round(float(inside.mean()), 3),
+                 "heldout_per_source_class": classes,
                  "budget_const_log2_ratio": round(c_all, 4),
                  "protocol": "energy: |log2(sum of estimated source energies / true clipped energy)| per photo; "
                              "irradiance: mean relative error at 64 normals, clipped sources filled flat at the estimate"})
