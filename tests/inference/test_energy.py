@@ -160,3 +160,30 @@ def test_working_grid_reduction_is_an_exact_area_average(shape, work):
     got = sources.reduce_to_work(lambda r0, r1: [img[r0:r1, :, 0], img[r0:r1, :, 1]], *shape, *work, band=16)
     np.testing.assert_allclose(got, sources.area_resize(img, *work), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got.sum() * (shape[0] * shape[1]) / (work[0] * work[1]), img.sum(), rtol=1e-5)
+
+
+class _ConstantModel(energy.EnergyModel):
+    """An estimator that says every source holds ``2**boost`` times its clip-level energy."""
+
+    def __init__(self, boost: float):
+        super().__init__({}, sources.FEATURE_NAMES)
+        object.__setattr__(self, "boost", boost)
+
+    def predict(self, features):
+        return np.full(len(features), self.boost), np.zeros(len(features))
+
+
+def test_restoration_is_scaled_to_the_estimate_both_ways():
+    linear, ldr, disc = _pano_with_blob(h=256, w=512, cx=300, cy=70, r=9)
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    restored = linear.copy()
+    restored[disc] *= 4.0
+    found = sources.find_sources(linear, ldr, panorama=True)
+    held = found.fill + energy.excess_energy(restored, linear, clipped, found)
+    for boost in (0.5, 5.0):  # below and above what the restoration holds (2 stops)
+        out, listed = energy.restore_energy(restored.copy(), linear, ldr, panorama=True, weights=_ConstantModel(boost))
+        got = found.fill + energy.excess_energy(out, linear, clipped, found)
+        np.testing.assert_allclose(got, found.fill * 2.0 ** boost, rtol=1e-4)
+        assert listed[0].energy == pytest.approx(found.fill[0] * 2.0 ** boost)
+        assert (got[0] > held[0]) == (boost > 2.0)
+        np.testing.assert_array_equal(out[~clipped], linear[~clipped])
