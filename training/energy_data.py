@@ -46,6 +46,20 @@ def irradiance(rgb_64x128: np.ndarray) -> np.ndarray:
     return _COSW @ rgb_64x128.reshape(-1, 3)
 
 
+def irradiance_pieces(lin: np.ndarray, sensor: np.ndarray, clipped: np.ndarray, src) -> dict:
+    """Irradiance at the normals of a panorama's unclipped part (``irr_open``), of each source's
+    clip-level fill (``fill_irr``, (n, N_NORMALS, 3)) and of the true map (``irr_true``)."""
+    hh, ww = src.shape
+    rgb_clip = S.area_resize(lin * clipped[..., None], hh, ww)
+    f = ww // 128
+    fill_irr = np.zeros((src.count, N_NORMALS, 3))
+    for i in range(src.count):
+        part = np.where((src.labels == i + 1)[..., None], rgb_clip, 0).reshape(64, f, 128, f, 3).mean((1, 3))
+        fill_irr[i] = irradiance(part)
+    return {"irr_open": irradiance(S.area_resize(lin * ~clipped[..., None], 64, 128)),
+            "irr_true": irradiance(S.area_resize(sensor, 64, 128)), "fill_irr": fill_irr}
+
+
 def srgb_encode(x):
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
 
@@ -73,16 +87,7 @@ def photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, rng: np.ra
                e_open=float(np.sum(S.area_resize((lin @ S.LUMA) * ~clipped, *src.shape) * src.weights)),
                e_clip_true=float(E.sum()), fill_total=float(src.fill.sum()))
     if pano:
-        hh, ww = src.shape
-        rgb_clip = S.area_resize(lin * clipped[..., None], hh, ww)
-        f = ww // 128
-        fill_irr = np.zeros((src.count, N_NORMALS, 3))
-        for s in range(src.count):
-            part = np.where((src.labels == s + 1)[..., None], rgb_clip, 0).reshape(64, f, 128, f, 3).mean((1, 3))
-            fill_irr[s] = irradiance(part)
-        img["irr_open"] = irradiance(S.area_resize(lin * ~clipped[..., None], 64, 128))
-        img["irr_true"] = irradiance(S.area_resize(sensor, 64, 128))
-        img["fill_irr"] = fill_irr
+        img.update(irradiance_pieces(lin, sensor, clipped, src))
     rows = [dict(fill=src.fill[s], E=E[s], omega=src.solid_angle[s], feats=src.features[s]) for s in range(src.count)]
     return img, rows
 
@@ -169,15 +174,6 @@ def pipeline_photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, r
                codec=codec, e_open=float(np.sum(S.area_resize((lin @ S.LUMA) * ~clipped, *src.shape) * src.weights)),
                e_clip_true=float(E.sum()), fill_total=float(fill.sum()))
     if pano:
-        hh, ww = src.shape
-        rgb_clip = S.area_resize(lin * clipped[..., None], hh, ww)
-        f = ww // 128
-        fill_irr = np.zeros((src.count, N_NORMALS, 3))
-        for i in range(src.count):
-            part = np.where((src.labels == i + 1)[..., None], rgb_clip, 0).reshape(64, f, 128, f, 3).mean((1, 3))
-            fill_irr[i] = irradiance(part)
-        img["irr_open"] = irradiance(S.area_resize(lin * ~clipped[..., None], 64, 128))
-        img["irr_true"] = irradiance(S.area_resize(sensor, 64, 128))
-        img["fill_irr"] = fill_irr
+        img.update(irradiance_pieces(lin, sensor, clipped, src))
     rows = [dict(fill=fill[i], E=E[i], omega=src.solid_angle[i], feats=src.features[i]) for i in range(src.count)]
     return img, rows
