@@ -3,7 +3,8 @@
 * :func:`irradiance_error`: cosine-weighted irradiance of panoramas at 64 Fibonacci
   normals, the quantity a 3D renderer lights with;
 * :func:`clipped_energy_log2_ratio`: how much energy came back inside the clipped region;
-* the equirectangular geometry they need (solid angles, directions, area downsampling).
+* the equirectangular geometry they need (area downsampling, Fibonacci normals; pixel solid
+  angles and directions come from :mod:`ldr2hdr.inference.imaging`, which the energy step shares).
 
 Conventions are those of :mod:`.metrics` (float HxWx3 linear Rec.709, one global
 alignment ``scale`` per sample, ``nan`` for an empty selection).
@@ -15,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..inference.imaging import equirect_directions, equirect_solid_angle  # noqa: F401 (re-exported)
 from .metrics import _as_mask, _as_rgb64, _check_same_shape, _resolve_scale, luminance
 
 
@@ -22,34 +24,6 @@ def is_equirect(shape: tuple[int, ...]) -> bool:
     """True when an image of ``shape`` (H, W, ...) is a 2:1 equirectangular panorama (within 1 %)."""
     h, w = int(shape[0]), int(shape[1])
     return h > 0 and abs(w - 2 * h) <= max(1, round(0.01 * w))
-
-
-def equirect_solid_angle(height: int, width: int) -> np.ndarray:
-    """Solid angle (steradians) of each pixel of an equirect map -> HxW float64, sums to 4*pi.
-
-    Row 0 is the top (zenith). Pixel ``(i, j)`` covers latitudes
-    ``[pi/2 - (i+1) pi/H, pi/2 - i pi/H]`` and a longitude span of ``2 pi / W``;
-    its exact solid angle is ``(sin(lat_top) - sin(lat_bottom)) * 2 pi / W``.
-    """
-    edges = np.pi / 2 - np.arange(height + 1) * (np.pi / height)
-    band = np.sin(edges[:-1]) - np.sin(edges[1:])
-    return np.repeat((band * (2 * np.pi / width))[:, None], width, axis=1)
-
-
-def equirect_directions(height: int, width: int) -> np.ndarray:
-    """Unit direction of each pixel centre of an equirect map -> HxWx3 float64.
-
-    Convention: +Y up (row 0 = zenith); longitude grows with the column, the
-    centre column looks along -Z. Metrics that integrate over all directions do
-    not depend on this choice.
-    """
-    lat = np.pi / 2 - (np.arange(height) + 0.5) * (np.pi / height)
-    lon = (np.arange(width) + 0.5) * (2 * np.pi / width) - np.pi
-    clat = np.cos(lat)[:, None]
-    x = clat * np.sin(lon)[None, :]
-    y = np.repeat(np.sin(lat)[:, None], width, axis=1)
-    z = -clat * np.cos(lon)[None, :]
-    return np.stack([x, y, z], axis=-1)
 
 
 def fibonacci_sphere(n: int) -> np.ndarray:
@@ -200,18 +174,6 @@ def clipped_energy_log2_ratio(
     return math.log2(e_pred / e_ref)
 
 
-def clipped_energy_error_stops(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    clip_mask: np.ndarray,
-    *,
-    scale: float | None = None,
-    align_mask: np.ndarray | None = None,
-    panorama: bool | None = None,
-) -> float:
-    """Absolute value of :func:`clipped_energy_log2_ratio` (stops, >= 0 or ``nan``)."""
-    return abs(
-        clipped_energy_log2_ratio(
-            pred, ref, clip_mask, scale=scale, align_mask=align_mask, panorama=panorama
-        )
-    )
+def clipped_energy_error_stops(pred: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, **options) -> float:
+    """Absolute value of :func:`clipped_energy_log2_ratio` (stops, >= 0 or ``nan``); same options."""
+    return abs(clipped_energy_log2_ratio(pred, ref, clip_mask, **options))

@@ -98,13 +98,14 @@ def _budget_const(ldr: np.ndarray, info: dict):
     luminance so that they hold ``2**BUDGET_CONST_LOG2`` times the energy of the rest (pixel
     solid angles on panoramas), each keeping its own colour: the one-number rule a learned
     energy estimate has to beat."""
-    from .lighting import equirect_solid_angle
+    from ..inference.highlights.sources import clipped_pixels, pixel_solid_angle
+    from .metrics import luminance
 
     linear = synth.srgb_decode(ldr)
     h, w = linear.shape[:2]
-    weights = equirect_solid_angle(h, w) if info.get("panorama") else np.ones((h, w))
-    clipped = np.asarray(ldr).max(axis=-1) >= 254.5 / 255.0
-    y = linear @ np.array([0.2126, 0.7152, 0.0722])
+    weights = pixel_solid_angle(h, w, bool(info.get("panorama")))
+    clipped = clipped_pixels(ldr)  # the same pixels the energy step calls clipped
+    y = luminance(linear)
     if clipped.any() and (~clipped).any():
         level = 2.0 ** BUDGET_CONST_LOG2 * float(np.sum(weights[~clipped] * y[~clipped])) / float(np.sum(weights[clipped]))
         gain = level / np.maximum(y[clipped], 1e-6)

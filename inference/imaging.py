@@ -1,4 +1,5 @@
-"""Small array helpers shared by the steps: luminance, HxWxC <-> NCHW tensors, edge padding.
+"""Small array helpers shared by the steps: luminance, equirect pixel geometry, HxWxC <-> NCHW
+tensors, edge padding.
 
 Arrays are float32 ``HxWxC`` (or ``HxW``) numpy images, top-down rows; tensors are
 ``(1, C, H, W)``.
@@ -16,6 +17,34 @@ REC709_Y = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Rec.709 luminance ``HxW`` of an ``HxWx3`` array (same units as the input)."""
     return np.asarray(rgb, dtype=np.float32) @ REC709_Y
+
+
+def equirect_solid_angle(height: int, width: int) -> np.ndarray:
+    """Solid angle (steradians) of each pixel of an equirect map -> HxW float64, sums to 4*pi.
+
+    Row 0 is the top (zenith). Pixel ``(i, j)`` covers latitudes
+    ``[pi/2 - (i+1) pi/H, pi/2 - i pi/H]`` and a longitude span of ``2 pi / W``;
+    its exact solid angle is ``(sin(lat_top) - sin(lat_bottom)) * 2 pi / W``.
+    """
+    edges = np.pi / 2 - np.arange(height + 1) * (np.pi / height)
+    band = np.sin(edges[:-1]) - np.sin(edges[1:])
+    return np.repeat((band * (2 * np.pi / width))[:, None], width, axis=1)
+
+
+def equirect_directions(height: int, width: int) -> np.ndarray:
+    """Unit direction of each pixel centre of an equirect map -> HxWx3 float64.
+
+    Convention: +Y up (row 0 = zenith); longitude grows with the column, the
+    centre column looks along -Z. Metrics that integrate over all directions do
+    not depend on this choice.
+    """
+    lat = np.pi / 2 - (np.arange(height) + 0.5) * (np.pi / height)
+    lon = (np.arange(width) + 0.5) * (2 * np.pi / width) - np.pi
+    clat = np.cos(lat)[:, None]
+    x = clat * np.sin(lon)[None, :]
+    y = np.repeat(np.sin(lat)[:, None], width, axis=1)
+    z = -clat * np.cos(lon)[None, :]
+    return np.stack([x, y, z], axis=-1)
 
 
 def to_nchw(a: np.ndarray) -> torch.Tensor:

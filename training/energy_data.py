@@ -21,24 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ldr2hdr.evaluation import references
+from ldr2hdr.evaluation import lighting, references, synth
 from ldr2hdr.inference.highlights import sources as S
 
 logger = logging.getLogger(__name__)
 
 N_NORMALS = 64
-
-
-def fibonacci_normals(n: int = N_NORMALS) -> np.ndarray:
-    k = np.arange(n) + 0.5
-    y = 1 - 2 * k / n
-    r = np.sqrt(1 - y * y)
-    phi = k * np.pi * (3 - np.sqrt(5))
-    return np.stack([r * np.cos(phi), y, r * np.sin(phi)], 1)
-
-
-_COSW = np.maximum(0, fibonacci_normals() @ S.pixel_directions(64, 128).reshape(-1, 3).T) * \
-    S.pixel_solid_angle(64, 128, True).reshape(-1)[None]
+_COSW = np.maximum(0, lighting.fibonacci_sphere(N_NORMALS) @ lighting.equirect_directions(64, 128).reshape(-1, 3).T) * \
+    lighting.equirect_solid_angle(64, 128).reshape(-1)[None]
 
 
 def irradiance(rgb_64x128: np.ndarray) -> np.ndarray:
@@ -50,22 +40,14 @@ def irradiance_pieces(lin: np.ndarray, sensor: np.ndarray, clipped: np.ndarray, 
     """Irradiance at the normals of a panorama's unclipped part (``irr_open``), of each source's
     clip-level fill (``fill_irr``, (n, N_NORMALS, 3)) and of the true map (``irr_true``)."""
     hh, ww = src.shape
-    rgb_clip = S.area_resize(lin * clipped[..., None], hh, ww)
+    rgb_clip = lighting.area_downsample(lin * clipped[..., None], hh, ww)
     f = ww // 128
     fill_irr = np.zeros((src.count, N_NORMALS, 3))
     for i in range(src.count):
         part = np.where((src.labels == i + 1)[..., None], rgb_clip, 0).reshape(64, f, 128, f, 3).mean((1, 3))
         fill_irr[i] = irradiance(part)
-    return {"irr_open": irradiance(S.area_resize(lin * ~clipped[..., None], 64, 128)),
-            "irr_true": irradiance(S.area_resize(sensor, 64, 128)), "fill_irr": fill_irr}
-
-
-def srgb_encode(x):
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-
-
-def srgb_decode(v):
-    return np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4))
+    return {"irr_open": irradiance(lighting.area_downsample(lin * ~clipped[..., None], 64, 128)),
+            "irr_true": irradiance(lighting.area_downsample(sensor, 64, 128)), "fill_irr": fill_irr}
 
 
 def photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, rng: np.random.Generator):
@@ -76,15 +58,15 @@ def photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, rng: np.ra
         hdr = hdr[:, ::-1]
     k = 1 / np.quantile(hdr.max(-1), 1 - clip_fraction)
     sensor = hdr * k
-    ldr = np.round(srgb_encode(np.clip(sensor, 0, 1)) * 255) / 255
-    lin = srgb_decode(ldr)
+    ldr = np.round(synth.srgb_encode(sensor) * 255) / 255
+    lin = synth.srgb_decode(ldr)
     src = S.find_sources(lin, ldr, pano)
     if src.count == 0:
         return None
     clipped = ldr.max(-1) >= S.CLIP_CODE
     E = S.source_energy(src, (sensor @ S.LUMA) * clipped)
     img = dict(pano=pano, cf=float(clipped.mean()), k=float(k), n=src.count,
-               e_open=float(np.sum(S.area_resize((lin @ S.LUMA) * ~clipped, *src.shape) * src.weights)),
+               e_open=float(np.sum(lighting.area_downsample((lin @ S.LUMA) * ~clipped, *src.shape) * src.weights)),
                e_clip_true=float(E.sum()), fill_total=float(src.fill.sum()))
     if pano:
         img.update(irradiance_pieces(lin, sensor, clipped, src))
@@ -146,7 +128,7 @@ def pipeline_photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, r
     JPEG q90, and is linearized by the pipeline itself (its curve estimate and dequantization),
     so the features are what the shipped estimator will see. Energies are brought to the
     reference's units by the harness's alignment (median log ratio over unclipped pixels)."""
-    from ldr2hdr.evaluation import metrics, synth
+    from ldr2hdr.evaluation import metrics
     from ldr2hdr.inference import pipeline
 
     if pano:
@@ -171,7 +153,7 @@ def pipeline_photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, r
     fill = src.fill * s
     E = S.source_energy(src, (sensor @ S.LUMA) * clipped)
     img = dict(pano=pano, cf=float(clipped.mean()), k=float(info["exposure_scale"]), n=src.count, curve=curve,
-               codec=codec, e_open=float(np.sum(S.area_resize((lin @ S.LUMA) * ~clipped, *src.shape) * src.weights)),
+               codec=codec, e_open=float(np.sum(lighting.area_downsample((lin @ S.LUMA) * ~clipped, *src.shape) * src.weights)),
                e_clip_true=float(E.sum()), fill_total=float(fill.sum()))
     if pano:
         img.update(irradiance_pieces(lin, sensor, clipped, src))

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import Ldr2HdrError
+from ..imaging import REC709_Y
 from .network import MAX_LOG, MIN_SIDE, SIZE_MULTIPLE, HighlightNet, load_model, to_log
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,6 @@ def _interp_axis(n_out: int, n_in: int, f: int, wrap: bool) -> tuple[np.ndarray,
     return i0, i1, frac
 
 
-REC709_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
 def _blend_delta_in_place(out: np.ndarray, linear: np.ndarray, mask: np.ndarray, delta_small: np.ndarray | None,
@@ -105,7 +105,7 @@ def _blend_delta_in_place(out: np.ndarray, linear: np.ndarray, mask: np.ndarray,
     # the input's colour ratios. Per-channel increases put coloured fringes (e.g. a green arc)
     # around partially clipped halos, which is worse for lighting than a neutral boost.
     # Weighting before the (linear) upsampling is the same and a third of the work.
-    lum = (out if delta_small is None else delta_small) @ REC709_WEIGHTS
+    lum = (out if delta_small is None else delta_small) @ REC709_Y
     h, w = mask.shape
     if delta_small is not None:
         r0s, r1s, rf = _interp_axis(h, lum.shape[0], f, False)
