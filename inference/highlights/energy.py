@@ -282,10 +282,10 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, *, pano
         sources, brightest first (empty when nothing is clipped).
     """
     model = weights if isinstance(weights, EnergyModel) else load_model(weights)
-    sources = srcs.find_sources(linear, ldr, panorama)
+    clipped = srcs.clipped_pixels(ldr)
+    sources = srcs.find_sources(linear, ldr, panorama, clipped)
     if sources.count == 0:
         return hdr, []
     boost, half = model.predict(sources.features)
-    clipped = srcs.clipped_pixels(ldr)
     rescale_sources(hdr, linear, clipped, sources, sources.fill * np.exp2(boost))
     return hdr, describe(sources, boost, half, classify(sources, boost))

@@ -1,4 +1,4 @@
-"""Clipped light sources: find them on the sphere and describe them (bpy-free, numpy only).
+"""Clipped light sources: find them on the sphere and describe them (bpy-free, numpy).
 
 A *source* is a connected part of the clipped region of an LDR image (the pixels whose
 largest channel is at the top code), found at a fixed working resolution so that its
@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..imaging import REC709_Y, equirect_directions, equirect_solid_angle
+
 WORK_WIDTH = 512
 CLIP_CODE = 254.5 / 255.0
 MERGE_RADIUS = 2
 RING_RADII = (1, 2, 4, 8, 16, 32)
 GROWTH_LEVELS = (0.5, 0.25, 0.125)
-LUMA = np.array([0.2126, 0.7152, 0.0722])
+LUMA = REC709_Y.astype(np.float64)
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -36,42 +38,9 @@ def work_shape(height: int, width: int, panorama: bool) -> tuple[int, int]:
     return max(1, round(height * s)), max(1, round(width * s))
 
 
-def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
-    edges = np.linspace(0.0, n_in, n_out + 1)
-    cells = np.arange(n_in)[None, :]
-    overlap = np.clip(np.minimum(edges[1:, None], cells + 1) - np.maximum(edges[:-1, None], cells), 0.0, None)
-    return overlap / (n_in / n_out)
-
-
-def area_resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Area-average ``img`` (HxW or HxWxC) down to ``height`` x ``width`` (sums are kept)."""
-    arr = np.asarray(img, dtype=np.float64)
-    h, w = arr.shape[:2]
-    if (h, w) == (height, width):
-        return arr.copy()
-    if h % height == 0 and w % width == 0:
-        fy, fx = h // height, w // width
-        return arr.reshape(height, fy, width, fx, *arr.shape[2:]).mean(axis=(1, 3))
-    ry, rx = _area_matrix(h, height), _area_matrix(w, width)
-    return np.einsum("ia,ab...,jb->ij...", ry, arr, rx, optimize=True)
-
-
 def pixel_solid_angle(height: int, width: int, panorama: bool) -> np.ndarray:
     """Solid angle of each working pixel (sr; sums to 4 pi) for panoramas, 1 per pixel for photos."""
-    if not panorama:
-        return np.ones((height, width))
-    edges = np.pi / 2 - np.arange(height + 1) * (np.pi / height)
-    band = np.sin(edges[:-1]) - np.sin(edges[1:])
-    return np.repeat((band * (2 * np.pi / width))[:, None], width, axis=1)
-
-
-def pixel_directions(height: int, width: int) -> np.ndarray:
-    """Unit direction of each equirect pixel centre, HxWx3, +Y up, row 0 at the zenith."""
-    lat = np.pi / 2 - (np.arange(height) + 0.5) * (np.pi / height)
-    lon = (np.arange(width) + 0.5) * (2 * np.pi / width) - np.pi
-    clat = np.cos(lat)[:, None]
-    return np.stack([clat * np.sin(lon)[None, :], np.repeat(np.sin(lat)[:, None], width, 1),
-                     -clat * np.cos(lon)[None, :]], axis=-1)
+    return equirect_solid_angle(height, width) if panorama else np.ones((height, width))
 
 
 # ----------------------------------------------------------------------------- neighbourhoods
@@ -239,7 +208,7 @@ def reduce_to_work(planes, height: int, width: int, hh: int, ww: int, band: int 
     return np.stack(out, axis=-1).astype(np.float64)
 
 
-def find_sources(linear: np.ndarray, ldr: np.ndarray, panorama: bool) -> SourceSet:
+def find_sources(linear: np.ndarray, ldr: np.ndarray, panorama: bool, clipped: np.ndarray | None = None) -> SourceSet:
     """Find the clipped sources of one image and compute their features.
 
     Args:
@@ -247,6 +216,7 @@ def find_sources(linear: np.ndarray, ldr: np.ndarray, panorama: bool) -> SourceS
         ldr: HxWx3 encoded image in [0, 1] (decides which pixels are clipped: largest channel
             at the top 8-bit code).
         panorama: equirectangular 2:1 (wrap-around, solid-angle weights) or a flat photo.
+        clipped: :func:`clipped_pixels` of ``ldr`` when the caller has it already.
     """
     h, w = linear.shape[:2]
     hh, ww = work_shape(h, w, panorama)
@@ -255,7 +225,7 @@ def find_sources(linear: np.ndarray, ldr: np.ndarray, panorama: bool) -> SourceS
     def planes(r0, r1):
         lin = np.fmax(np.asarray(linear[r0:r1], dtype=np.float32), 0.0)  # fmax also turns NaN into 0
         code = np.asarray(ldr[r0:r1])
-        clip = (channel_max(code) >= CLIP_CODE).astype(np.float32)
+        clip = (clipped[r0:r1] if clipped is not None else channel_max(code) >= CLIP_CODE).astype(np.float32)
         chans = [np.ascontiguousarray(lin[..., c]) for c in range(3)]
         y = luma[0] * chans[0] + luma[1] * chans[1] + luma[2] * chans[2]
         y_clip = y * clip
@@ -283,7 +253,7 @@ def find_sources(linear: np.ndarray, ldr: np.ndarray, panorama: bool) -> SourceS
     col = np.stack([np.bincount(idx, (weights * rgb_clip[..., c]).reshape(-1), n + 1)[1:] for c in range(3)], 1)
     col = col / np.maximum(col @ LUMA, 1e-12)[:, None]
     if panorama:
-        dirs = pixel_directions(hh, ww).reshape(-1, 3)
+        dirs = equirect_directions(hh, ww).reshape(-1, 3)
         d = np.stack([np.bincount(idx, wf * dirs[:, c], n + 1)[1:] for c in range(3)], 1)
         d = d / np.maximum(np.linalg.norm(d, axis=1), 1e-12)[:, None]
     else:
@@ -306,12 +276,8 @@ def _features(s: SourceSet, rgb, y_open, any_clip, all3, hh, ww) -> np.ndarray:
     open_w = w * (1 - s.clip_fraction)
     e_open = float(np.sum(w * y_open)) + eps
     total_omega = float(np.sum(s.solid_angle)) + eps
-    if s.panorama:
-        up = np.zeros((hh, ww), bool)
-        up[: hh // 2] = True
-    else:
-        up = np.zeros((hh, ww), bool)
-        up[: hh // 2] = True
+    up = np.zeros((hh, ww), bool)
+    up[: hh // 2] = True  # upper half: the sky hemisphere of a panorama, the top of a photo
     e_up = float(np.sum((w * y_open)[up])) + eps
     e_down = float(np.sum((w * y_open)[~up])) + eps
     vals = y[~any_clip] if (~any_clip).any() else y.reshape(-1)
@@ -322,7 +288,7 @@ def _features(s: SourceSet, rgb, y_open, any_clip, all3, hh, ww) -> np.ndarray:
     feats = np.zeros((n, len(FEATURE_NAMES)))
     col = {k: i for i, k in enumerate(FEATURE_NAMES)}
     rmax_ring = RING_RADII[-1]
-    all_dirs = pixel_directions(hh, ww) if s.panorama else None
+    all_dirs = equirect_directions(hh, ww) if s.panorama else None
     for k in range(n):
         win = _window(s.labels == (k + 1), rmax_ring + 1, wrap)
         m = win(s.labels) == (k + 1)
