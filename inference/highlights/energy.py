@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import WeightsError
 from .. import weights as weights_mod
+from ..imaging import equirect_solid_angle
 from . import sources as srcs
 from . import trees
 
@@ -47,6 +48,15 @@ SPECULAR_SOLID_ANGLE = 1e-3
 #: Estimates are kept within this range of stops over the fill (the training data's range).
 MAX_BOOST_STOPS = 18.0
 BAND_ROWS = 256
+#: Compact emitters (at least :data:`HOT_STOPS` over their fill) get the energy the highlight
+#: step did not put there as a compact core, not as a uniform gain over the whole clipped blob:
+#: a clear-sky sun is a 0.53 degree disc inside a clipped cap of sky tens of degrees wide.
+#: The core is ``(1 + (theta / CORE_RADIUS_DEG)**2) ** (-CORE_POWER / 2)`` around the source's
+#: restored excess's mean direction (the pixel of the source nearest it, at least 2 pixels
+#: inside the clipped region where possible: the irradiance is then nearly unchanged), with the radius
+#: at least one pixel. Both numbers were chosen on training panoramas (docs/energy.md).
+CORE_RADIUS_DEG = 0.25
+CORE_POWER = 4.0
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,7 @@ def excess_energy(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, sour
 
 
 def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, sources: srcs.SourceSet,
-                    target: np.ndarray) -> np.ndarray:
+                    target: np.ndarray, core: np.ndarray | None = None) -> np.ndarray:
     """Scale, per source, what ``hdr`` adds above ``linear`` so that the source holds ``target``.
 
     Args:
@@ -188,16 +198,23 @@ def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, so
         sources: the sources (working resolution).
         target: (n,) energy each source must hold (clip-level fill included). A target below
             the fill leaves the source at the fill (a clipped pixel is at least the clip level).
+        core: (n,) bool, optional: sources whose missing energy goes into a compact core (see
+            :data:`CORE_RADIUS_DEG`; panoramas only) instead of a uniform gain. A core source
+            keeps what the restoration added and gets the rest in the core; when the
+            restoration added more than the target it is scaled down like any other.
 
-    A source to which the restoration added nothing gets the missing energy spread over its
-    clipped pixels in proportion to their linear values (a flat fill). Pixels outside the
-    sources are not touched.
+    A source to which the restoration added nothing (and that has no core) gets the missing
+    energy spread over its clipped pixels in proportion to their linear values (a flat fill).
+    Pixels outside the sources are not touched.
     """
     n = sources.count
     if n == 0:
         return hdr
     extra_now = excess_energy(hdr, linear, clipped, sources)
     want = np.maximum(0.0, np.asarray(target, dtype=np.float64) - sources.fill)
+    core = np.zeros(n, bool) if core is None or not sources.panorama else np.asarray(core, bool)
+    core_energy = np.where(core & (want > extra_now), want - extra_now, 0.0)
+    want = want - core_energy
     usable = extra_now > 1e-6 * np.maximum(sources.fill, 1e-30)
     gain = np.where(usable, want / np.maximum(extra_now, 1e-30), 0.0)
     flat = np.where(usable, 0.0, want / np.maximum(sources.fill, 1e-30))  # multiple of the fill to add
@@ -216,7 +233,48 @@ def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, so
         extra = np.maximum(hdr[rows, cc] - lin, 0.0)
         new = lin + gain_lut[lab][:, None] * extra + flat_lut[lab][:, None] * lin
         hdr[rows, cc] = np.where((lab > 0)[:, None], new, hdr[rows, cc])
+    if np.any(core_energy > 0):
+        _add_cores(hdr, linear, clipped, sources, core_energy, rowmap, colmap)
     return hdr
+
+
+def _add_cores(hdr, linear, clipped, sources, core_energy, rowmap, colmap) -> None:
+    """Add ``core_energy[i]`` (luminance x sr) to source i as a compact core (panoramas)."""
+    h, w = clipped.shape
+    rr, cc = np.nonzero(clipped)
+    lab = sources.labels[rowmap[rr], colmap[cc]]
+    keep = np.isin(lab, np.nonzero(core_energy > 0)[0] + 1)
+    rr, cc, lab = rr[keep], cc[keep], lab[keep]
+    ex = (hdr[rr, cc] - linear[rr, cc]) @ srcs.LUMA.astype(np.float32)
+    deep = np.ones(len(rr), bool)  # 2 pixels inside the clipped region: JPEG edges stay out
+    for dr, dc in ((-2, 0), (2, 0), (0, -2), (0, 2)):
+        deep &= clipped[np.clip(rr + dr, 0, h - 1), (cc + dc) % w]
+    radius = math.radians(max(CORE_RADIUS_DEG, 360.0 / w))
+    lat = (0.5 - (np.arange(h) + 0.5) / h) * math.pi
+    lon = ((np.arange(w) + 0.5) / w - 0.5) * 2.0 * math.pi
+    row_omega = equirect_solid_angle(h, 1)[:, 0] / w
+    for i in np.nonzero(core_energy > 0)[0]:
+        sel = np.nonzero(lab == i + 1)[0]
+        if not len(sel):
+            continue
+        r, c = rr[sel], cc[sel]
+        # the centre: the source pixel (2 pixels inside the clipped region when there is one)
+        # nearest the restored excess's mean direction, which a uniform gain would keep: the
+        # irradiance of a source above a surface's horizon depends only on that direction
+        xyz = np.stack([np.cos(lat[r]) * np.sin(lon[c]), np.sin(lat[r]), -np.cos(lat[r]) * np.cos(lon[c])], -1)
+        wts = np.maximum(ex[sel], 0.0) * row_omega[r]
+        mean = (wts @ xyz) if wts.sum() > 0 else row_omega[r] @ xyz
+        score = xyz @ mean
+        if deep[sel].any():
+            score = np.where(deep[sel], score, -np.inf)
+        k = sel[np.argmax(score)]
+        # great-circle distance to the core's centre (haversine: exact near 0)
+        dlat, dlon = lat[r] - lat[rr[k]], lon[c] - lon[cc[k]]
+        hav = np.sin(dlat / 2) ** 2 + np.cos(lat[r]) * math.cos(lat[rr[k]]) * np.sin(dlon / 2) ** 2
+        theta = 2.0 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))
+        kernel = (1.0 + (theta / radius) ** 2) ** (-CORE_POWER / 2.0)
+        add = core_energy[i] * kernel / np.sum(row_omega[r] * kernel)
+        hdr[r, c] += (add[:, None] * sources.colour[i][None, :]).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -287,5 +345,5 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, *, pano
     if sources.count == 0:
         return hdr, []
     boost, half = model.predict(sources.features)
-    rescale_sources(hdr, linear, clipped, sources, sources.fill * np.exp2(boost))
+    rescale_sources(hdr, linear, clipped, sources, sources.fill * np.exp2(boost), core=boost >= HOT_STOPS)
     return hdr, describe(sources, boost, half, classify(sources, boost))

@@ -10,6 +10,7 @@ import pytest
 
 from ldr2hdr.evaluation.lighting import area_downsample
 from ldr2hdr.inference import pipeline
+from ldr2hdr.inference.imaging import equirect_directions
 from ldr2hdr.inference.errors import WeightsError
 from ldr2hdr.inference.highlights import energy, sources, trees
 
@@ -66,6 +67,49 @@ def test_rescale_puts_exactly_the_target_energy_into_each_source():
     got = found.fill + energy.excess_energy(out, linear, clipped, found)
     np.testing.assert_allclose(got, target, rtol=1e-4)
     np.testing.assert_array_equal(out[~clipped], linear[~clipped])
+
+
+def test_a_core_source_gets_its_missing_energy_as_a_compact_core_inside_the_blob():
+    linear, ldr, disc = _pano_with_blob(h=256, w=512, cx=100, cy=60, r=20)
+    found = sources.find_sources(linear, ldr, panorama=True)
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    hdr = linear.copy()
+    yy, xx = np.mgrid[0:256, 0:512]
+    hdr[disc] += (1.0 / (1.0 + (xx - 104) ** 2 + (yy - 58) ** 2))[disc][:, None]  # a peak off the centre
+    target = found.fill * 2.0 ** 8
+    flat = energy.rescale_sources(hdr.copy(), linear, clipped, found, target)
+    out = energy.rescale_sources(hdr.copy(), linear, clipped, found, target, core=np.array([True]))
+    for img in (flat, out):
+        got = found.fill + energy.excess_energy(img, linear, clipped, found)
+        np.testing.assert_allclose(got, target, rtol=2e-3)
+        np.testing.assert_array_equal(img[~clipped], linear[~clipped])
+    # the core sits where the restored excess's mean direction is (so the irradiance stays), and
+    # holds most of the added energy within 3 pixels of it
+    w = sources.pixel_solid_angle(256, 512, True)
+    dirs = equirect_directions(256, 512)
+    excess = np.where(disc, (hdr - linear)[..., 1], 0.0) * w
+    mean = np.tensordot(excess, dirs, axes=([0, 1], [0, 1]))
+    cy, cx = np.unravel_index(np.argmax(dirs @ mean), (256, 512))
+    peak = np.unravel_index(np.argmax(out[..., 1]), out.shape[:2])
+    assert abs(peak[0] - cy) <= 1 and abs(peak[1] - cx) <= 1
+    near = ((xx - peak[1]) ** 2 + (yy - peak[0]) ** 2 <= 9) & disc
+    added = (out - hdr)[..., 1] * w
+    assert added[near].sum() > 0.5 * added[disc].sum()
+    # the uniform gain keeps the blob's shape instead: its edge gets (much) more than the core's
+    edge = disc & ~near
+    assert np.median(flat[edge, 1]) > 10 * np.median(out[edge, 1])
+    # what the restoration put there stays (the core is added on top of it)
+    assert np.all(out[disc] >= hdr[disc] - 1e-6)
+
+
+def test_a_core_is_never_put_on_a_flat_photo():
+    linear, ldr, disc = _pano_with_blob(h=100, w=300, cx=150, cy=50, r=10)
+    found = sources.find_sources(linear, ldr, panorama=False)
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    target = found.fill * 16.0
+    a = energy.rescale_sources(linear.copy(), linear, clipped, found, target)
+    b = energy.rescale_sources(linear.copy(), linear, clipped, found, target, core=np.ones(found.count, bool))
+    np.testing.assert_array_equal(a, b)
 
 
 def test_a_target_below_the_clip_level_leaves_the_fill():
