@@ -64,14 +64,24 @@ def dequantize(ldr: np.ndarray, bits: int = 8, iterations: int = 4, radius: int 
             bottom = min(h, top + strip_rows)
             a, b = max(0, top - halo), min(h, bottom + halo)
             t = to_nchw(x[a:b])
-            span = F.max_pool2d(pad_by_radius(t), k, stride=1) + F.max_pool2d(pad_by_radius(-t), k, stride=1)
+            span = _max_filter(pad_by_radius(t), k) + _max_filter(pad_by_radius(-t), k)
             flat = ((span <= q * 1.001) & (t > 0.0) & (t < 1.0)).float()
             lo, hi = t - 0.5 * q, t + 0.5 * q
-            den = F.avg_pool2d(pad_by_radius(flat), k, stride=1)
+            den = _mean_filter(pad_by_radius(flat), k)
             y = t
             for _ in range(iterations):
-                num = F.avg_pool2d(pad_by_radius(y * flat), k, stride=1)
+                num = _mean_filter(pad_by_radius(y * flat), k)
                 smooth = torch.where(den > 0, num / den.clamp_min(1e-8), y)
                 y = torch.where(flat > 0, torch.minimum(torch.maximum(smooth, lo), hi), t)
             out[top:bottom] = from_nchw(y, x)[top - a: top - a + (bottom - top)]
     return out
+
+
+def _max_filter(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``k x k`` maximum over an already padded NCHW tensor (valid), as a column then a row pass."""
+    return F.max_pool2d(F.max_pool2d(t, (k, 1), stride=1), (1, k), stride=1)
+
+
+def _mean_filter(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``k x k`` mean over an already padded NCHW tensor (valid), as a column then a row pass."""
+    return F.avg_pool2d(F.avg_pool2d(t, (k, 1), stride=1), (1, k), stride=1)
