@@ -38,13 +38,17 @@ def equirect_directions(height: int, width: int) -> np.ndarray:
     centre column looks along -Z. Metrics that integrate over all directions do
     not depend on this choice.
     """
-    lat = np.pi / 2 - (np.arange(height) + 0.5) * (np.pi / height)
-    lon = (np.arange(width) + 0.5) * (2 * np.pi / width) - np.pi
-    clat = np.cos(lat)[:, None]
-    x = clat * np.sin(lon)[None, :]
-    y = np.repeat(np.sin(lat)[:, None], width, axis=1)
-    z = -clat * np.cos(lon)[None, :]
-    return np.stack([x, y, z], axis=-1)
+    return equirect_directions_at(np.arange(height)[:, None], np.arange(width)[None, :], height, width)
+
+
+def equirect_directions_at(rows: np.ndarray, cols: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Unit directions (``...x3`` float64) of the pixel centres ``(rows, cols)`` of a
+    ``height`` x ``width`` equirect map (broadcast together), as :func:`equirect_directions`."""
+    lat = np.pi / 2 - (np.asarray(rows) + 0.5) * (np.pi / height)
+    lon = (np.asarray(cols) + 0.5) * (2 * np.pi / width) - np.pi
+    lat, lon = np.broadcast_arrays(lat, lon)
+    clat = np.cos(lat)
+    return np.stack([clat * np.sin(lon), np.sin(lat), -clat * np.cos(lon)], axis=-1)
 
 
 def to_nchw(a: np.ndarray) -> torch.Tensor:

@@ -94,9 +94,10 @@ def _run_measured(cmd: list[str], env: dict) -> tuple[float, float, str]:
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {out.strip().splitlines()[-1:]}")
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code  # reaped here; tell Popen so it does not wait again
+    if code:
+        raise SystemExit(f"{' '.join(cmd[:3])} failed ({code}): {out.strip().splitlines()[-1:]}")
     return wall, usage.ru_maxrss / 1024 ** 2, out  # Linux: KiB -> GB
 
 

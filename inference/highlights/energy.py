@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import WeightsError
 from .. import weights as weights_mod
-from ..imaging import equirect_solid_angle
+from ..imaging import equirect_directions_at, equirect_solid_angle
 from . import sources as srcs
 from . import trees
 
@@ -220,8 +220,11 @@ def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, so
     flat = np.where(usable, 0.0, want / np.maximum(sources.fill, 1e-30))  # multiple of the fill to add
     gain_lut = np.concatenate([[1.0], gain]).astype(np.float32)
     flat_lut = np.concatenate([[0.0], flat]).astype(np.float32)
+    cored = np.concatenate([[False], core_energy > 0])
     h, w = clipped.shape
     rowmap, colmap = _label_lookup(sources, h, w)
+    luma = srcs.LUMA.astype(np.float32)
+    core_pixels = []  # (rows, cols, labels, restored excess luminance) of the core sources' pixels
     for r0 in range(0, h, BAND_ROWS):
         r1 = min(h, r0 + BAND_ROWS)
         rr, cc = np.nonzero(clipped[r0:r1])  # only the clipped pixels change
@@ -233,45 +236,37 @@ def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, so
         extra = np.maximum(hdr[rows, cc] - lin, 0.0)
         new = lin + gain_lut[lab][:, None] * extra + flat_lut[lab][:, None] * lin
         hdr[rows, cc] = np.where((lab > 0)[:, None], new, hdr[rows, cc])
-    if np.any(core_energy > 0):
-        _add_cores(hdr, linear, clipped, sources, core_energy, rowmap, colmap)
+        on_core = cored[lab]
+        if on_core.any():
+            core_pixels.append((rows[on_core], cc[on_core], lab[on_core], (new[on_core] - lin[on_core]) @ luma))
+    if core_pixels:
+        _add_cores(hdr, clipped, sources, core_energy, *(np.concatenate(a) for a in zip(*core_pixels)))
     return hdr
 
 
-def _add_cores(hdr, linear, clipped, sources, core_energy, rowmap, colmap) -> None:
-    """Add ``core_energy[i]`` (luminance x sr) to source i as a compact core (panoramas)."""
+def _add_cores(hdr, clipped, sources, core_energy, rr, cc, lab, excess) -> None:
+    """Add ``core_energy[i]`` (luminance x sr) to source i as a compact core (panoramas);
+    ``rr, cc, lab, excess``: the core sources' clipped pixels, their labels and restored excess."""
     h, w = clipped.shape
-    rr, cc = np.nonzero(clipped)
-    lab = sources.labels[rowmap[rr], colmap[cc]]
-    keep = np.isin(lab, np.nonzero(core_energy > 0)[0] + 1)
-    rr, cc, lab = rr[keep], cc[keep], lab[keep]
-    ex = (hdr[rr, cc] - linear[rr, cc]) @ srcs.LUMA.astype(np.float32)
     deep = np.ones(len(rr), bool)  # 2 pixels inside the clipped region: JPEG edges stay out
     for dr, dc in ((-2, 0), (2, 0), (0, -2), (0, 2)):
         deep &= clipped[np.clip(rr + dr, 0, h - 1), (cc + dc) % w]
     radius = math.radians(max(CORE_RADIUS_DEG, 360.0 / w))
-    lat = (0.5 - (np.arange(h) + 0.5) / h) * math.pi
-    lon = ((np.arange(w) + 0.5) / w - 0.5) * 2.0 * math.pi
     row_omega = equirect_solid_angle(h, 1)[:, 0] / w
     for i in np.nonzero(core_energy > 0)[0]:
         sel = np.nonzero(lab == i + 1)[0]
         if not len(sel):
             continue
         r, c = rr[sel], cc[sel]
+        xyz = equirect_directions_at(r, c, h, w)
         # the centre: the source pixel (2 pixels inside the clipped region when there is one)
         # nearest the restored excess's mean direction, which a uniform gain would keep: the
         # irradiance of a source above a surface's horizon depends only on that direction
-        xyz = np.stack([np.cos(lat[r]) * np.sin(lon[c]), np.sin(lat[r]), -np.cos(lat[r]) * np.cos(lon[c])], -1)
-        wts = np.maximum(ex[sel], 0.0) * row_omega[r]
-        mean = (wts @ xyz) if wts.sum() > 0 else row_omega[r] @ xyz
-        score = xyz @ mean
+        wts = np.maximum(excess[sel], 0.0) * row_omega[r]
+        score = xyz @ ((wts @ xyz) if wts.sum() > 0 else row_omega[r] @ xyz)
         if deep[sel].any():
             score = np.where(deep[sel], score, -np.inf)
-        k = sel[np.argmax(score)]
-        # great-circle distance to the core's centre (haversine: exact near 0)
-        dlat, dlon = lat[r] - lat[rr[k]], lon[c] - lon[cc[k]]
-        hav = np.sin(dlat / 2) ** 2 + np.cos(lat[r]) * math.cos(lat[rr[k]]) * np.sin(dlon / 2) ** 2
-        theta = 2.0 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))
+        theta = np.arccos(np.clip(xyz @ xyz[np.argmax(score)], -1.0, 1.0))  # float64: 2e-8 rad near 0
         kernel = (1.0 + (theta / radius) ** 2) ** (-CORE_POWER / 2.0)
         add = core_energy[i] * kernel / np.sum(row_omega[r] * kernel)
         hdr[r, c] += (add[:, None] * sources.colour[i][None, :]).astype(np.float32)
