@@ -113,7 +113,7 @@ def _budget_const(ldr: np.ndarray, info: dict):
     return linear.astype(np.float32), synth.srgb_decode(synth.GRID)
 
 
-def _pipeline_method(method: str, energy: str = "auto") -> tuple[MethodFn, Callable[[], object]]:
+def _pipeline_method(method: str, energy: str = "auto", crf: str = "auto") -> tuple[MethodFn, Callable[[], object]]:
     def check():
         from ..inference import pipeline
 
@@ -123,7 +123,7 @@ def _pipeline_method(method: str, energy: str = "auto") -> tuple[MethodFn, Calla
         from ..inference import pipeline
 
         settings = pipeline.Settings(method=method, panorama="on" if info.get("panorama") else "off",
-                                     weights_dir=str(info.get("weights_dir") or ""), energy=energy)
+                                     weights_dir=str(info.get("weights_dir") or ""), energy=energy, crf=crf)
         result = pipeline.run(ldr, settings)
         return result.hdr, result.inverse_crf
 
@@ -141,6 +141,9 @@ register_method("ldr2hdr-learned", _fn, description="ldr2hdr pipeline, method=le
 _fn, _check = _pipeline_method("learned", energy="off")
 register_method("ldr2hdr-learned-network-only", _fn, check=_check,
                 description="ldr2hdr pipeline, method=learned, energy=off (the highlight network's own energy)")
+_fn, _check = _pipeline_method("learned", crf="srgb")
+register_method("ldr2hdr-learned-srgb-curve", _fn, check=_check,
+                description="ldr2hdr pipeline, method=learned, crf=srgb (the sRGB curve assumed instead of estimated)")
 register_method("budget-const", _budget_const,
                 description="sRGB decode + clipped pixels filled to 2**c x the unclipped energy (c from training)")
 del _fn, _check
