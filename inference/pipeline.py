@@ -205,7 +205,8 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
         from .crf.network import estimate_crf_learned
 
         return estimate_crf_learned(ldr, per_channel=settings.per_channel, device=_device(settings.device),
-                                    weights=_weights_file(settings, "crf_net.safetensors"))
+                                    weights=_weights_file(settings, "crf_net.safetensors"),
+                                    shrink_weights=_weights_file(settings, "crf_shrink.safetensors"))
     inv = crf.srgb_inverse()
     return crf.InverseCRF(inv.curves, "srgb (classical default)", 1.0)
 

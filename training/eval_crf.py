@@ -60,7 +60,7 @@ DORF_PATH = ROOT.parent / "shared" / "data" / "crf" / "dorf" / "dorfCurvesInv.ma
 VIEWS = ("agx", "filmic", "khronos-pbr-neutral", "standard")
 CLIP_FRACTIONS = (0.02, 0.08)
 CODECS = ("png", "jpeg90")
-METHODS = ("learned", "srgb", "gamma2.2")
+METHODS = ("learned", "network", "srgb", "gamma2.2")  # network: the CRF network's curve before the sRGB trust
 
 
 def load_scene(path: Path, max_width: int = 1024) -> np.ndarray:
@@ -162,9 +162,10 @@ def main(argv=None) -> int:
                     t = time.perf_counter()
                     est = crf_net.estimate_crf_learned(ldr, weights=args.weights)
                     t_est.append(time.perf_counter() - t)
+                    raw = crf_net.estimate_crf_learned(ldr, weights=args.weights, shrink=False)
                     row = {"ref": ref_path.name, "curve": curve, "family": "dorf" if curve.startswith("dorf") else curve,
                            "clip": clip, "codec": codec, "confidence": est.confidence, "method": est.method}
-                    for name, inv in (("learned", est), *fixed.items()):
+                    for name, inv in (("learned", est), ("network", raw), *fixed.items()):
                         row[f"crf_rmse_{name}"] = crf.crf_rmse(inv, true)
                         lin = crf.linearize(ldr, inv)
                         row[f"si_log2_{name}"] = (metrics.si_log2_rmse(lin, ref_lin, mask, align_mask=mask)
@@ -189,23 +190,24 @@ def main(argv=None) -> int:
                      for f in families}
     shift = {f: {m: agg(lambda r, f=f: r["family"] == f, f"clip_shift_{m}") for m in METHODS} for f in families}
     shift_abs = {m: float(np.nanmean([abs(r[f"clip_shift_{m}"]) for r in rows])) for m in METHODS}
-    fallbacks = sum(1 for r in rows if r["method"] != "learned")
+    fallbacks = sum(1 for r in rows if r["method"].startswith("srgb (fallback"))
+    as_srgb = sum(1 for r in rows if r["method"].startswith("srgb (learned"))
 
-    lines = ["| inverse-CRF RMSE (14 held-out curves) | learned | sRGB | gamma 2.2 |", "|---|---|---|---|"]
+    lines = ["| inverse-CRF RMSE (14 held-out curves) | learned | network alone | sRGB | gamma 2.2 |", "|---|---|---|---|---|"]
     for k in ("mean", "median", "worst"):
         lines.append(f"| {k} | " + " | ".join(f"{summary[m][k]:.4f}" for m in METHODS) + " |")
     lines.append(f"| worst curve | " + " | ".join(summary[m]["worst_curve"] for m in METHODS) + " |")
-    lines += ["", "| curve family | CRF RMSE learned | sRGB | gamma 2.2 | SI log2 RMSE learned | sRGB | gamma 2.2 |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| curve family | CRF RMSE learned | network alone | sRGB | gamma 2.2 | SI log2 RMSE learned | network alone | sRGB | gamma 2.2 |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for f in families:
         lines.append(f"| {f} | " + " | ".join(f"{crf_by_family[f][m]:.4f}" for m in METHODS) + " | "
                      + " | ".join(f"{si[f][m]:.3f}" for m in METHODS) + " |")
-    lines += ["", "| clip level vs. mid-tones (stops, mean; negative: highlights too dark) | learned | sRGB | gamma 2.2 |",
-              "|---|---|---|---|"]
+    lines += ["", "| clip level vs. mid-tones (stops, mean; negative: highlights too dark) | learned | network alone | sRGB | gamma 2.2 |",
+              "|---|---|---|---|---|"]
     for f in families:
         lines.append(f"| {f} | " + " | ".join(f"{shift[f][m]:+.3f}" for m in METHODS) + " |")
     lines.append("| all: mean absolute | " + " | ".join(f"{shift_abs[m]:.3f}" for m in METHODS) + " |")
-    lines += ["", "| curve | learned | sRGB | gamma 2.2 |", "|---|---|---|---|"]
+    lines += ["", "| curve | learned | network alone | sRGB | gamma 2.2 |", "|---|---|---|---|---|"]
     for c in curves:
         lines.append(f"| {c} | " + " | ".join(f"{per_curve[c][m]:.4f}" for m in METHODS) + " |")
     t_est = np.array(t_est)
@@ -215,7 +217,7 @@ def main(argv=None) -> int:
     conf_corr = float(np.corrcoef(np.argsort(np.argsort(conf)), np.argsort(np.argsort(err)))[0, 1]) \
         if len(rows) > 2 and conf.std() > 0 else float("nan")
     lines += ["", f"{len(rows)} samples ({len(refs)} scenes x {len(curves)} curves x {len(clips)} clip fractions, "
-              f"codecs {'all' if args.all_codecs else 'alternating'} {'/'.join(codecs)}); fallbacks: {fallbacks}; mean confidence "
+              f"codecs {'all' if args.all_codecs else 'alternating'} {'/'.join(codecs)}); fallbacks: {fallbacks}; returned as sRGB exactly: {as_srgb}; mean confidence "
               f"{np.mean([r['confidence'] for r in rows]):.3f}; estimate time per image (<={args.max_width} px) "
               f"median {np.median(t_est) * 1000:.0f} ms; rank correlation confidence vs. error {conf_corr:.2f}"]
     table = "\n".join(lines)

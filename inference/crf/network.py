@@ -319,7 +319,8 @@ def _aggregate(coef: torch.Tensor, curves_of) -> tuple[torch.Tensor, torch.Tenso
 
 @torch.no_grad()
 def estimate_crf_learned(ldr: np.ndarray, *, per_channel: bool = False, device: str = "cpu",
-                         weights: str | Path | None = None) -> InverseCRF:
+                         weights: str | Path | None = None, shrink: bool = True,
+                         shrink_weights: str | Path | None = None) -> InverseCRF:
     """Estimate the inverse camera response of one LDR photo with the CRF network.
 
     Args:
@@ -329,6 +330,10 @@ def estimate_crf_learned(ldr: np.ndarray, *, per_channel: bool = False, device: 
         device: torch device for the network (``"cpu"``, ``"cuda"``, ``"auto"``: CUDA when present).
         weights: weights file (default ``weights/crf_net.safetensors``), verified against
             ``weights/manifest.json`` before loading.
+        shrink: blend the estimate with sRGB by the trust fitted for its distance from sRGB
+            (:mod:`.shrink`; ``weights/crf_shrink.safetensors`` or ``shrink_weights``); an
+            estimate within the network's noise of sRGB returns sRGB exactly. ``False``: the
+            network's own curve.
 
     Returns:
         :class:`InverseCRF` with ``method="learned"`` (or ``"srgb (fallback: ...)"``),
@@ -380,4 +385,13 @@ def estimate_crf_learned(ldr: np.ndarray, *, per_channel: bool = False, device: 
     out = curves.double().numpy()
     # float32 storage: pin the ends exactly (they are 0 and 1 by construction up to rounding)
     out[:, 0], out[:, -1] = 0.0, 1.0
-    return InverseCRF(out.astype(np.float32), "learned", confidence, details)
+    method = "learned"
+    if shrink:
+        from . import shrink as shrink_mod
+
+        srgb = srgb_inverse().curves[0].astype(np.float64)
+        out, trust, dist = shrink_mod.apply(out, srgb, shrink_mod.load(shrink_weights))
+        details.update(srgb_distance=round(dist, 5), trust=round(trust, 4))
+        if trust == 0.0:
+            method = "srgb (learned: estimate within its noise of sRGB)"
+    return InverseCRF(out.astype(np.float32), method, confidence, details)
