@@ -26,6 +26,7 @@ The chain has three steps, each available alone:
   linearize     undo that curve (and 8-bit banding)        -> OUTDIR/<name>.exr
   restore       also bring back clipped highlights         -> OUTDIR/<name>.exr
   reconstruct   all three (what you usually want)          -> OUTDIR/<name>.exr
+  extract-sun   the sun of an HDR panorama as lamp parameters + the map without it
   eval          score methods on HDR references (the evaluation harness)
   demo          run reconstruct on a real HDR panorama shipped with Blender
 
@@ -33,6 +34,7 @@ Examples:
   ldr2hdr reconstruct photo.jpg -o out --preview
   ldr2hdr reconstruct shots/ pano.jpg -o out --crf-json --preview --panorama auto
   ldr2hdr linearize photo.jpg -o out --crf gamma2.2
+  ldr2hdr extract-sun out/pano.exr -o out
   ldr2hdr demo -o out
 """
 
@@ -52,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     for step, text in STEP_HELP.items():
         p = sub.add_parser(step, help=text, description=text)
         add_step_arguments(p, step)
+    from .lighting import command as sun_command
+
+    ps = sub.add_parser("extract-sun", help="write the sun of HDR panoramas as lamp parameters and the map without it",
+                        description=sun_command.__doc__.split("\n\n")[0].split(": ", 1)[1])
+    sun_command.add_arguments(ps)
     from ..evaluation import harness
 
     pe = sub.add_parser("eval", help="score methods on HDR references (synthesized LDR inputs)",
@@ -86,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             return harness.run_eval(args)
         if args.command == "demo":
             return run_demo(args)
+        if args.command == "extract-sun":
+            from .lighting import command as sun_command
+
+            return sun_command.run(args)
         return run_batch(args.command, args)
     except Ldr2HdrError as exc:
         print(f"ldr2hdr: error: {exc}", file=sys.stderr)
