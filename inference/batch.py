@@ -45,7 +45,13 @@ def add_step_arguments(p: argparse.ArgumentParser, step: str) -> None:
                        help="also write <name>.crf.json with the curve used and, when highlights are restored, "
                             "<name>.sources.json with the clipped light sources (direction, solid angle, energy, class)")
         p.add_argument("--preview", action="store_true", help="also write <name>.preview.png, a tone-mapped view")
-        p.add_argument("--exposure", type=float, default=0.0, metavar="STOPS", help="scale the output by 2**STOPS")
+        p.add_argument("--scale", choices=pipeline.SCALE_MODES, default="relative",
+                       help="output units: relative (1 = the camera's clip level); exif: W m^-2 sr^-1 from the "
+                            "photo's exposure time, f-number and ISO (relative, with a warning, without them); "
+                            "match-photo: Blender's Standard view shows the photo's mid-tones at their own "
+                            "brightness (default: %(default)s)")
+        p.add_argument("--exposure", type=float, default=0.0, metavar="STOPS",
+                       help="scale the output by 2**STOPS (on top of --scale)")
         p.add_argument("--float", dest="half", action="store_false", help="write 32-bit float EXR (default: half)")
         p.add_argument("--compression", default="zip", choices=io.EXR_COMPRESSIONS, help="EXR compression (default: zip)")
         p.add_argument("--no-dequantize", dest="dequantize", action="store_false", help="keep 8-bit steps as they are")
@@ -87,7 +93,8 @@ def _settings(args, step: str) -> pipeline.Settings:
                              exposure=getattr(args, "exposure", 0.0), device=args.device,
                              tile_size=args.tile_size, precision=args.precision, weights_dir=args.weights_dir,
                              per_channel=args.per_channel,
-                             dequantize=getattr(args, "dequantize", True), energy=getattr(args, "energy", "auto"))
+                             dequantize=getattr(args, "dequantize", True), energy=getattr(args, "energy", "auto"),
+                             scale=getattr(args, "scale", "relative"))
 
 class Progress:
     """A minimal progress display on stderr: a bar on terminals, one line per file otherwise."""
@@ -217,6 +224,9 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
         result = _restore_linear(img, settings)
     else:
         result = pipeline.run(img.pixels, settings, steps=step, exif=img.exif)
+    if settings.scale != "relative" and result.metadata.get("scale_mode") == "relative" and step != "estimate-crf":
+        warnings.append(result.metadata.get("units", "relative scale kept"))
+        logger.warning("%s: %s", path, result.metadata.get("units", "relative scale kept"))
     meta = dict(result.metadata, source_file=str(path.resolve()), step=step)
     if step != "estimate-crf":
         meta["inverse_crf"] = json.dumps([round(float(v), 5) for v in result.inverse_crf.gray[::4]])

@@ -18,6 +18,7 @@ from .highlights import classical
 from .crf.dequantize import dequantize, soft_saturation_mask
 from .errors import Ldr2HdrError
 from .highlights.learned import PRECISIONS
+from .lighting.units import SCALE_MODES, output_scale
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ class Settings:
             sources, estimate each one's energy (:mod:`.highlights.energy`, a trained model)
             and scale its restoration to it; the classical method keeps its own expansion.
             ``"off"``: keep what the highlight step restored.
+        scale: the output's units (:mod:`.lighting.units`): ``"relative"`` (1 = the clip
+            level), ``"exif"`` (W m^-2 sr^-1 from the photo's exposure time, f-number and ISO;
+            relative when they are missing) or ``"match-photo"`` (Blender's Standard view
+            shows the photo's mid-tones at their own brightness). ``exposure`` applies on top.
     """
 
     method: str = "learned"
@@ -69,6 +74,7 @@ class Settings:
     mask_threshold: float = 0.95
     expansion_gain: float = 4.0
     energy: str = "auto"
+    scale: str = "relative"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -83,6 +89,8 @@ class Settings:
             raise Ldr2HdrError("weights folder not found", self.weights_dir)
         if self.precision not in PRECISIONS:
             raise Ldr2HdrError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.scale not in SCALE_MODES:
+            raise Ldr2HdrError(f"scale must be one of {', '.join(SCALE_MODES)}, got {self.scale!r}")
         if not (-32 <= float(self.exposure) <= 32):
             raise Ldr2HdrError(f"exposure must be within +-32 stops, got {self.exposure}")
         if not (64 <= int(self.tile_size) <= 8192):
@@ -291,10 +299,12 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     result = Result(inverse_crf=inv, metadata=meta)
     if steps == "estimate-crf":
         return result
-    scale = np.float32(2.0 ** settings.exposure)
     report(0.1, "linearizing")
     linear, mask = linearize(ldr, inv, settings)
     result.mask = mask
+    units, mode, note = output_scale(settings.scale, ldr, linear, exif)
+    scale = np.float32(units * 2.0 ** settings.exposure)
+    meta.update(scale_mode=mode, units=note, units_scale=float(units), exposure_scale=float(scale))
     if steps == "linearize":
         result.linear = linear * scale if scale != 1 else linear
         report(1.0, "done")
@@ -303,7 +313,7 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     hdr = restore_highlights(linear, ldr, mask, settings,
                              progress=lambda f: report(0.2 + 0.75 * f, "restoring highlights"))
     report(0.95, "estimating the energy of the light sources")
-    hdr, result.sources = restore_energy(hdr, linear, ldr, settings, scale)
+    hdr, result.sources = restore_energy(hdr, linear, ldr, settings, float(scale))
     if result.sources:
         meta["sources"] = result.sources
     result.linear = linear
@@ -312,7 +322,7 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     return result
 
 
-def run_on_linear(linear: np.ndarray, inv: crf.InverseCRF, settings: Settings = Settings()) -> Result:
+def run_on_linear(linear: np.ndarray, inv: crf.InverseCRF, settings: Settings = Settings(), exif=None) -> Result:
     """Restore highlights of an image that is already linearized (values up to 1, e.g. the
     output of the ``linearize`` step) with the curve ``inv`` it was linearized with.
 
@@ -329,10 +339,11 @@ def run_on_linear(linear: np.ndarray, inv: crf.InverseCRF, settings: Settings = 
     # linearized image then treats exactly the same pixels as clipped as ``reconstruct`` does.
     ldr = (np.round(ldr * 255.0) / 255.0).astype(np.float32)
     mask = soft_saturation_mask(ldr, settings.mask_threshold)
-    scale = float(2.0 ** settings.exposure)
+    units, mode, note = output_scale(settings.scale, ldr, linear, exif)
+    scale = float(units * 2.0 ** settings.exposure)
     hdr, found = restore_energy(restore_highlights(linear, ldr, mask, settings), linear, ldr, settings, scale)
-    meta = {"software": f"ldr2hdr {__version__}", "method": settings.method,
-            "crf_method": inv.method, "exposure_scale": scale}
+    meta = {"software": f"ldr2hdr {__version__}", "method": settings.method, "crf_method": inv.method,
+            "exposure_scale": scale, "scale_mode": mode, "units": note, "units_scale": float(units)}
     if found:
         meta["sources"] = found
     return Result(inverse_crf=inv, linear=linear, hdr=hdr * np.float32(scale), mask=mask, metadata=meta, sources=found)
