@@ -177,3 +177,51 @@ def clipped_energy_log2_ratio(
 def clipped_energy_error_stops(pred: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, **options) -> float:
     """Absolute value of :func:`clipped_energy_log2_ratio` (stops, >= 0 or ``nan``); same options."""
     return abs(clipped_energy_log2_ratio(pred, ref, clip_mask, **options))
+
+
+# ----------------------------------------------------------------------------- sphere renders
+
+GLOSSY_EXPONENT = 50  # Phong lobe, about 10 deg half-width: a glossy, not mirror, sphere
+
+
+def sphere_normals(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Normals of a unit sphere seen orthographically along -Z (the camera at +Z), ``size`` px
+    across: ``(normals (M, 3), mask (size, size))``, rows top-down, +Y up."""
+    c = (np.arange(size) + 0.5) / size * 2.0 - 1.0
+    x, y = np.meshgrid(c, -c)
+    r2 = x * x + y * y
+    mask = r2 < 1.0
+    n = np.stack([x[mask], y[mask], np.sqrt(1.0 - r2[mask])], axis=1)
+    return n, mask
+
+
+def render_spheres(pano: np.ndarray, size: int = 32, *, map_size: tuple[int, int] = (64, 128)) -> dict[str, np.ndarray]:
+    """Linear RGB ``(M, 3)`` of the visible pixels of two spheres lit by an equirect map, the
+    objects lighting-estimation papers render: ``"diffuse"`` (white Lambertian: irradiance / pi)
+    and ``"glossy"`` (a normalised Phong lobe of exponent :data:`GLOSSY_EXPONENT` about the
+    mirror direction). Computed on the map area-downsampled to ``map_size``; no shadows."""
+    arr = _as_rgb64(pano, "pano")
+    th, tw = min(map_size[0], arr.shape[0]), min(map_size[1], arr.shape[1])
+    small = area_downsample(arr, th, tw).reshape(-1, 3)
+    dirs = equirect_directions(th, tw).reshape(-1, 3)
+    omega = equirect_solid_angle(th, tw).reshape(-1)
+    normals, _ = sphere_normals(size)
+    diffuse = (np.maximum(normals @ dirs.T, 0.0) * omega) @ small / math.pi
+    view = np.array([0.0, 0.0, 1.0])
+    mirror = 2.0 * (normals @ view)[:, None] * normals - view
+    lobe = np.maximum(mirror @ dirs.T, 0.0) ** GLOSSY_EXPONENT * omega * ((GLOSSY_EXPONENT + 1) / (2 * math.pi))
+    return {"diffuse": diffuse, "glossy": lobe @ small}
+
+
+def render_errors(pred: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+    """``(relative RMSE, scale-invariant relative RMSE)`` of a render against the reference
+    render (RMSE over pixels and channels divided by the reference's RMS; the second after
+    the least-squares scale of ``pred``)."""
+    pred, ref = np.asarray(pred, np.float64), np.asarray(ref, np.float64)
+    rms = math.sqrt(float(np.mean(ref ** 2)))
+    if rms <= 0 or not np.all(np.isfinite(pred)):
+        return float("nan"), float("nan")
+    rel = math.sqrt(float(np.mean((pred - ref) ** 2))) / rms
+    den = float(np.sum(pred * pred))
+    alpha = float(np.sum(pred * ref)) / den if den > 0 else 0.0
+    return rel, math.sqrt(float(np.mean((alpha * pred - ref) ** 2))) / rms

@@ -18,6 +18,10 @@ METRIC_COLUMNS = {
     "clipped_energy_stops": ("clipped energy |err|", "stops", "lower"),
     "clipped_energy_bias_stops": ("clipped energy bias", "stops", "0"),
     "irradiance_rel_error": ("irradiance rel. err (pano)", "", "lower"),
+    "sphere_diffuse_rmse": ("diffuse sphere rel. RMSE (pano)", "", "lower"),
+    "sphere_diffuse_si_rmse": ("diffuse sphere si-RMSE (pano)", "", "lower"),
+    "sphere_glossy_rmse": ("glossy sphere rel. RMSE (pano)", "", "lower"),
+    "sphere_glossy_si_rmse": ("glossy sphere si-RMSE (pano)", "", "lower"),
     "crf_rmse": ("CRF RMSE", "", "lower"),
     "seconds": ("time", "s", "lower"),
 }
@@ -29,7 +33,9 @@ ALIGNMENT_STATEMENT = (
     "factor for the prediction), channels clamped to [0.005, 10000] cd/m^2, peak V(100) = 256.4, "
     "capped at 100 dB. SI log2 RMSE: luminance floored 10 stops below the reference median. "
     "Irradiance: RGB cosine-weighted integrals at 64 Fibonacci normals on 128x64 maps, "
-    "mean of |E_pred - E_ref| / |E_ref|. Clipped energy: log2 ratio of solid-angle-weighted "
+    "mean of |E_pred - E_ref| / |E_ref|. Spheres (panoramas): a white diffuse and a glossy (Phong 50) sphere "
+    "seen along -Z, 32 px, lit by the 128x64 map; relative RMSE = RMSE / RMS of the reference render, "
+    "si-RMSE the same after the least-squares scale of the prediction's render. Clipped energy: log2 ratio of solid-angle-weighted "
     "(panoramas) luminance sums inside the clip mask (pixels with max channel >= clip level)."
 )
 

@@ -81,6 +81,14 @@ def score(pred: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, *, panorama:
         "crf_rmse": metrics.crf_rmse(pred_curve, true_curve),
     }
     out["clipped_energy_stops"] = abs(out["clipped_energy_bias_stops"])
+    for material in ("diffuse", "glossy"):
+        out[f"sphere_{material}_rmse"] = out[f"sphere_{material}_si_rmse"] = float("nan")
+    if panorama and np.isfinite(s):
+        if "spheres" not in cache:
+            cache["spheres"] = lighting.render_spheres(ref)
+        got = lighting.render_spheres(pred * s)
+        for material, ref_render in cache["spheres"].items():
+            out[f"sphere_{material}_rmse"], out[f"sphere_{material}_si_rmse"] = lighting.render_errors(got[material], ref_render)
     return out
 
 

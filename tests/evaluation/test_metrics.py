@@ -229,3 +229,36 @@ def test_pu21_precomputed_reference_encoding_matches():
     enc = metrics.pu21_reference_encoding(ref)
     assert metrics.pu21_psnr(pred, ref, reference_encoding=enc) == pytest.approx(metrics.pu21_psnr(pred, ref))
     assert metrics.pu21_reference_encoding(np.zeros((4, 4, 3))) is None
+
+
+# ----------------------------------------------------------------------------- sphere renders
+
+
+def test_spheres_under_a_constant_map_show_its_radiance():
+    from ldr2hdr.evaluation import lighting
+
+    pano = np.full((64, 128, 3), 0.5)
+    r = lighting.render_spheres(pano, size=16)
+    # white Lambertian under uniform radiance L shows L; the normalised lobe also gives L (up to
+    # the lobe's part below the horizon of the map grid, a few %)
+    np.testing.assert_allclose(r["diffuse"], 0.5, rtol=0.02)
+    np.testing.assert_allclose(r["glossy"], 0.5, rtol=0.05)
+
+
+def test_sphere_render_errors_separate_scale_from_shape():
+    from ldr2hdr.evaluation import lighting
+
+    rng = np.random.default_rng(1)
+    pano = rng.uniform(0.1, 1.0, (64, 128, 3))
+    pano[10:12, 30:32] = 500.0  # a small sun up and to one side
+    ref = lighting.render_spheres(pano)
+    assert lighting.render_errors(ref["glossy"], ref["glossy"]) == (0.0, 0.0)
+    rel, si = lighting.render_errors(2 * ref["diffuse"], ref["diffuse"])
+    assert rel == pytest.approx(1.0) and si == pytest.approx(0.0, abs=1e-12)
+    # losing the sun shows in both renders, most in the glossy one
+    no_sun = pano.copy()
+    no_sun[10:12, 30:32] = 1.0
+    got = lighting.render_spheres(no_sun)
+    d = lighting.render_errors(got["diffuse"], ref["diffuse"])
+    g = lighting.render_errors(got["glossy"], ref["glossy"])
+    assert d[0] > 0.3 and g[0] > 0.3 and d[1] > 0.05
