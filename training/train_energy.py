@@ -89,6 +89,14 @@ def arrays(data: dict) -> dict:
     return d
 
 
+def subset(d: dict, rows: np.ndarray) -> dict:
+    """The rows ``rows`` (whole photos) of an :func:`arrays` dict, photos renumbered."""
+    keep, img = np.unique(d["img"][rows], return_inverse=True)
+    out = {k: v[rows] for k, v in d.items() if isinstance(v, np.ndarray)}
+    out.update(img=img.reshape(-1), images=[d["images"][i] for i in keep])
+    return out
+
+
 def score(d: dict, boost: np.ndarray) -> dict:
     """Per photo: clipped-energy error (stops) and irradiance error (64 normals, panoramas)."""
     ims, img = d["images"], d["img"]
@@ -196,6 +204,12 @@ def main(argv=None) -> int:
                          "JPEG, and the pipeline's own curve estimate and dequantization (0: none)")
     ap.add_argument("--pipeline-shards", type=int, default=2,
                     help="the pipeline examples are built and cached in this many parts")
+    ap.add_argument("--renders", default=None, metavar="DIR",
+                    help="also train on the rendered panoramas in DIR (training/render_scenes.py: Blender's physical "
+                         "sky with its sun, rooms lit by lamps); they join every training fold and are never scored")
+    ap.add_argument("--per-render", type=int, default=6, help="simulated photos per rendered panorama")
+    ap.add_argument("--render-weight", type=float, default=1.0,
+                    help="weight of a rendered photo's sources against a real photo's in the fit")
     ap.add_argument("--build-shard", type=int, default=None, metavar="I",
                     help="only build (and cache) part I of the pipeline examples, then exit: run one process per "
                          "part to use every core")
@@ -213,26 +227,40 @@ def main(argv=None) -> int:
     clean = load_or_build(cache / f"train_seed{args.seed}_per{args.per_reference}.npy", split.train_files(),
                           args.per_reference, args.seed, False)
     extra = pipeline_examples(args, range(args.pipeline_shards)) if args.pipeline_per_reference else []
-    train = arrays(merge(clean, *extra))
+    renders = []
+    if args.renders:
+        files = sorted(Path(args.renders).glob("render_*.exr"))
+        if not files:
+            logger.error("no render_*.exr in %s", args.renders)
+            return 2
+        renders = [load_or_build(cache / f"renders_{Path(args.renders).name}_{len(files)}_seed{args.seed}_per{args.per_render}.npy",
+                                 files, args.per_render, args.seed + 3, False)]
+    train = arrays(merge(clean, *extra, *renders))
+    rendered = np.char.startswith(train["names"].astype(str), "render_")
+    train["share"] = np.where(rendered, args.render_weight, 1.0) * train["share"]
+    real = np.nonzero(~rendered)[0]
     held = arrays(load_or_build(cache / f"eval_seed{args.seed + 1}_per{args.eval_per_reference}.npy",
                                 split.eval_files(include_studio_lights=False), args.eval_per_reference, args.seed + 1, True))
     logger.info("training: %d photos, %d sources; evaluation: %d photos, %d sources",
                 len(train["images"]), len(train["y"]), len(held["images"]), len(held["y"]))
     t0 = time.time()
     oof, oof_budget, oof_const = (np.zeros(len(train["y"])) for _ in range(3))
-    for tr, te in GroupKFold(5).split(train["X"], train["y"], train["names"]):
+    for tr, te in GroupKFold(5).split(real, groups=train["names"][real]):
+        tr, te = np.concatenate([real[tr], np.nonzero(rendered)[0]]), real[te]  # renders: fit, never scored
         parts = fit_parts(train, tr, args.seed, quantiles=False)
         model = energy.EnergyModel(parts, sources.FEATURE_NAMES)
         oof[te] = model.predict(train["X"][te])[0]
-        tr_imgs = np.unique(train["img"][tr])
+        trr = np.intersect1d(tr, real)
+        tr_imgs = np.unique(train["img"][trr])
         c = float(np.median([np.log2(train["images"][i]["e_clip_true"] / train["images"][i]["e_open"]) for i in tr_imgs]))
         oof_budget[te] = budget_const(train, c)[te]
-        oof_const[te] = float(np.average(train["y"][tr], weights=train["share"][tr]))
+        oof_const[te] = float(np.average(train["y"][trr], weights=train["share"][trr]))
     cv = {}
+    scored = subset(train, real)
     for name, b in (("estimator", oof), ("budget-const", oof_budget), ("constant-boost", oof_const),
                     ("clip", np.zeros(len(oof)))):
-        cv[name], err = score(train, b)
-        cv[name]["by_category"] = by_category(train, err)
+        cv[name], err = score(scored, b[real])
+        cv[name]["by_category"] = by_category(scored, err)
         logger.info("CV %-15s %s", name, {k: v for k, v in cv[name].items() if k != "by_category"})
     # budget-const's constant: median over the clean sRGB photos (evaluation/methods.BUDGET_CONST_LOG2)
     c_all = float(np.median([np.log2(im["e_clip_true"] / im["e_open"]) for im in clean["images"]]))
@@ -258,9 +286,13 @@ def main(argv=None) -> int:
     save_file(energy.arrays_from_model(parts), str(out))
     weights_mod.record_weights_file(
         out, kind="energy estimator (per clipped source: log2 true / clip-level energy), gradient-boosted trees as arrays",
-        command="python training/train_energy.py" + (f" --seed {args.seed}" if args.seed else ""),
+        command="python training/train_energy.py" + (f" --seed {args.seed}" if args.seed else "")
+        + (f" --renders {args.renders} --per-render {args.per_render} --render-weight {args.render_weight}"
+           if args.renders else ""),
         data=f"training/split.py train_files(): {len(train['images'])} simulated photos (sRGB, 8 bit, 0.5-15 % clipped, "
-             f"random yaw and mirror), {len(train['y'])} sources",
+             f"random yaw and mirror), {len(train['y'])} sources"
+             + (f", of them {int(rendered.sum())} from {len(renders[0]['images'])} photos of rendered panoramas "
+                "(training/render_scenes.py)" if renders else ""),
         metrics={"cv_group5_over_scenes": cv, "heldout_eval_split": heldout,
                  "heldout_sources_inside_68pct": round(float(inside.mean()), 3),
                  "heldout_per_source_class": classes,
