@@ -8,8 +8,9 @@ Arrays are float32 ``HxWxC`` (or ``HxW``) numpy images, top-down rows; tensors a
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+# torch is imported inside the tensor helpers only: the numpy geometry here also serves code
+# that runs in Blender's own Python, which has no torch (the sun extraction).
 
 REC709_Y = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
@@ -53,6 +54,8 @@ def equirect_directions_at(rows: np.ndarray, cols: np.ndarray, height: int, widt
 
 def to_nchw(a: np.ndarray) -> torch.Tensor:
     """``HxWxC`` -> ``(1, C, H, W)`` or ``HxW`` -> ``(1, 1, H, W)``, float32 (shares memory when it can)."""
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
     return t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
 
@@ -65,6 +68,8 @@ def from_nchw(t: torch.Tensor, like: np.ndarray) -> np.ndarray:
 
 def pad(t: torch.Tensor, ph: int, pw: int, wrap: bool) -> torch.Tensor:
     """Pad rows by replication and columns circularly (panoramas) or by replication."""
+    import torch.nn.functional as F
+
     if pw:
         t = F.pad(t, (pw, pw, 0, 0), mode="circular" if wrap else "replicate")
     if ph:

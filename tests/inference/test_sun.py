@@ -164,3 +164,18 @@ def test_cli_writes_the_sun_and_the_map_without_it(tmp_path, capsys):
     # outputs are not replaced without --overwrite
     assert cli.main(["extract-sun", str(tmp_path / "pano.exr"), "-o", str(out)]) == 1
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_the_sun_core_runs_without_torch():
+    """Blender's own Python has no torch: the operator imports this core there."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import numpy as np\n"
+            "from ldr2hdr.inference.lighting import sun\n"
+            "m = np.full((64, 128, 3), 0.2, np.float32); m[20, 40] = 5000.0\n"
+            "assert sun.extract_sun(m).sun is not None\n"
+            "assert 'torch' not in [k for k, v in sys.modules.items() if v is not None]\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
