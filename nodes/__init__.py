@@ -1,9 +1,9 @@
 """Compositor and world node wiring: the step group nodes and the "HDR" menus.
 
 The "HDR" submenu appears in the node editor's Add menu and context menu, in the
-compositor only. Its entries run the operators on the active Image node: a step node
+compositor only. Its entries run the operators on the active Image node (a step node
 is only meaningful once the model has baked its image, so the menu never adds an
-empty one.
+empty one); the last two light the World with it and replace the map's sun by a lamp.
 """
 
 import bpy
@@ -17,7 +17,10 @@ MENU_ENTRIES = (
     ("ldr2hdr.restore_highlights", "Restore Highlights", "LIGHT_SUN"),
     ("ldr2hdr.reconstruct", "Reconstruct HDR (all three)", "IMAGE_RGB_ALPHA"),
     ("ldr2hdr.set_world_lighting", "Set World Lighting", "WORLD"),
+    ("ldr2hdr.extract_sun", "Extract Sun", "OUTLINER_OB_LIGHT"),
 )
+#: The entries from here on act on the World, not on the active node: a separator sets them apart.
+FIRST_WORLD_ENTRY = "ldr2hdr.set_world_lighting"
 
 
 class NODE_MT_ldr2hdr_add_hdr(bpy.types.Menu):
@@ -31,8 +34,8 @@ class NODE_MT_ldr2hdr_add_hdr(bpy.types.Menu):
     def draw(self, context):
         layout = self.layout
         layout.operator_context = "INVOKE_DEFAULT"
-        for index, (idname, text, icon) in enumerate(MENU_ENTRIES):
-            if index == len(MENU_ENTRIES) - 1:
+        for idname, text, icon in MENU_ENTRIES:
+            if idname == FIRST_WORLD_ENTRY:
                 layout.separator()
             layout.operator(idname, text=text, icon=icon)
 

@@ -10,6 +10,7 @@ from ..registration import register_classes, unregister_classes
 
 from .check_worker import LDR2HDR_OT_check_worker
 from .estimate_crf import LDR2HDR_OT_estimate_crf
+from .extract_sun import LDR2HDR_OT_extract_sun
 from .linearize import LDR2HDR_OT_linearize
 from .reconstruct import LDR2HDR_OT_reconstruct
 from .restore_highlights import LDR2HDR_OT_restore_highlights
@@ -21,6 +22,7 @@ CLASSES = (
     LDR2HDR_OT_restore_highlights,
     LDR2HDR_OT_reconstruct,
     LDR2HDR_OT_set_world_lighting,
+    LDR2HDR_OT_extract_sun,
     LDR2HDR_OT_check_worker,
 )
 

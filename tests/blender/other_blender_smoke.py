@@ -75,4 +75,26 @@ check(np.abs(rendered - pixels).max() < 1e-6, "the composite differs from the re
 check(bpy.ops.ldr2hdr.set_world_lighting(image=result.name, strength=2.0) == {"FINISHED"}, "world lighting")
 env = scene.world.node_tree.nodes["ldr2hdr Environment"]
 check(env.image == result, "the world does not show the result")
+
+# Extract Sun (runs in Blender's Python, so the sun core must import there without torch): a
+# 2 deg sun on a dim sky becomes a Sun lamp whose drivers follow the World's rotation.
+h, w = 256, 512
+lat = (np.pi / 2 - (np.arange(h) + 0.5) * np.pi / h)[:, None]
+lon = ((np.arange(w) + 0.5) * 2 * np.pi / w - np.pi)[None, :]
+directions = np.stack(np.broadcast_arrays(np.cos(lat) * np.sin(lon), np.sin(lat), -np.cos(lat) * np.cos(lon)), -1)
+toward_sun = np.array([0.5, 0.6, -0.62]) / np.linalg.norm([0.5, 0.6, -0.62])
+sky = np.full((h, w, 3), 0.1, np.float32)
+sky[np.degrees(np.arccos(np.clip(directions @ toward_sun, -1.0, 1.0))) < 1.0] = 500.0
+sunny = images.store_image("sunny sky", sky)
+for _ in range(2):
+    check(bpy.ops.ldr2hdr.set_world_lighting(image=sunny.name, extract_sun=True) == {"FINISHED"}, "extract sun")
+lamps = [o for o in bpy.data.objects if o.type == "LIGHT" and "ldr2hdr_sun_azimuth" in o]
+check(len(lamps) == 1 and lamps[0].name in scene.collection.objects, f"expected one sun lamp, found {len(lamps)}")
+check(env.image.name == "sunny sky (no sun)", f"the world shows {env.image.name!r}, not the map without its sun")
+check(lamps[0].data.energy > 0.1, f"sun lamp strength {lamps[0].data.energy}")
+bpy.context.view_layer.update()
+before = lamps[0].rotation_euler[2]
+scene.world.node_tree.nodes["ldr2hdr Mapping"].inputs["Rotation"].default_value[2] += 1.0
+bpy.context.view_layer.update()
+check(abs(lamps[0].rotation_euler[2] - (before - 1.0)) < 1e-5, "the sun lamp does not follow the world rotation")
 print(f"ok: ldr2hdr works on Blender {bpy.app.version_string}")

@@ -186,7 +186,8 @@ def test_install_built_package_and_uninstall(built_package, user_resources):
     assert _ui_snapshot() == before
 
 
-OPERATOR_IDS = ("estimate_crf", "linearize", "restore_highlights", "reconstruct", "set_world_lighting")
+OPERATOR_IDS = ("estimate_crf", "linearize", "restore_highlights", "reconstruct", "set_world_lighting",
+                "extract_sun")
 
 
 def _context_menu_funcs():
