@@ -59,17 +59,26 @@ def measure_sun(image):
         Ldr2HdrError: no pixels, not a 2:1 panorama, non-finite values, a lost original.
     """
     source = original_image(image)
-    return source, _extract_sun(images.image_pixels(source))
+    return source, _extract_sun(images.image_pixels(source), _listed_sources(source))
 
 
-def _extract_sun(pixels):
+def _listed_sources(image):
+    """The light sources Reconstruct HDR listed on ``image`` (custom property), or None."""
+    try:
+        sources = json.loads(image.get("ldr2hdr_sources") or "null")
+    except (TypeError, ValueError):
+        return None
+    return sources if isinstance(sources, list) else None
+
+
+def _extract_sun(pixels, sources=None):
     # Imported on first use, so registering the add-on loads none of the inference package
     # (the core is numpy only: it runs in Blender's own Python, which has no torch).
     try:
         from ..inference.lighting.sun import extract_sun
     except ImportError as exc:
         raise Ldr2HdrError(f"the sun extraction cannot be loaded in Blender's Python ({exc})") from None
-    return extract_sun(pixels)
+    return extract_sun(pixels, sources=sources)
 
 
 def apply_sun(scene, source, extraction):

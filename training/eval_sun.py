@@ -17,7 +17,8 @@ training split and scored on the evaluation split):
    a disc) against the map's, at 64 normals (largest relative difference).
 4. **On reconstructions** (``--reconstruct``): every evaluation panorama whose reference has a
    sun, made an 8-bit photo (sRGB curve, JPEG q90, 2 % and 8 % clipped) and reconstructed by the
-   default pipeline; the sun extracted from the reconstruction against the reference's sun
+   default pipeline; the sun extracted from the reconstruction (with the light sources the
+   pipeline listed, as ``extract-sun`` reads them from the EXR header) against the reference's sun
    (direction, power in stops after the harness's global alignment), and the sphere renders of
    the harness (diffuse and glossy, relative RMSE against the reference) for the reconstruction
    and for (reconstruction without its sun + the lamp drawn back as a disc).
@@ -77,7 +78,7 @@ def is_sun_row(r: dict, t: float = sun_mod.MIN_SHARE) -> bool:
         and r["elevation_deg"] >= sun_mod.MIN_ELEVATION_DEG
 
 
-def reconstructions(rows: list[dict], max_width: int = 1024) -> list[dict]:
+def reconstructions(rows: list[dict], max_width: int = 1024, use_sources: bool = True) -> list[dict]:
     """Part 4: suns extracted from the pipeline's reconstructions of the evaluation panoramas
     whose reference has a sun."""
     from ldr2hdr.evaluation import lighting, metrics, synth
@@ -93,10 +94,12 @@ def reconstructions(rows: list[dict], max_width: int = 1024) -> list[dict]:
             continue
         for clip in (0.02, 0.08):
             ldr, info = synth.synthesize(ref, "srgb", clip, "jpeg90")
-            rec = pipeline.run(ldr, pipeline.Settings(panorama="on")).hdr
-            s = metrics.align_scale(rec, ref, ~info["clip_mask"])
-            rec = (rec * s).astype(np.float32)
-            ex = sun_mod.extract_sun(rec)
+            result = pipeline.run(ldr, pipeline.Settings(panorama="on"))
+            s = metrics.align_scale(result.hdr, ref, ~info["clip_mask"])
+            rec = (result.hdr * s).astype(np.float32)
+            listed = [dict(d, energy=d["energy"] * s, clip_level_energy=d["clip_level_energy"] * s)
+                      for d in result.sources]  # as the EXR header lists them, in the aligned units
+            ex = sun_mod.extract_sun(rec, sources=listed if use_sources else None)
             row = {"file": path.name, "clip": clip, "found": ex.sun is not None}
             ref_render = lighting.render_spheres(ref)
             for label, m in (("map", rec),):

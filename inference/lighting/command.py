@@ -2,6 +2,10 @@
 
 For every input map ``NAME.exr`` (or ``.hdr``), writes to ``OUTDIR``:
 
+A map written by ``ldr2hdr reconstruct`` lists its clipped light sources in its header; when
+the map shows no compact sun but that list's brightest source is a sun, its clipped blob's light
+above the clip level becomes the lamp (see :func:`.sun.extract_sun`).
+
 * ``NAME.sun.json``: the sun (direction, angular diameter, colour, irradiance/strength, share
   of the light facing it) or ``"sun": null`` with the reason (overcast, indoor, ...);
 * ``NAME.nosun.exr``: the map with exactly the sun's light removed (only when there is a sun;
@@ -48,8 +52,15 @@ def _one(path: Path, out: Path, args) -> str:
     for p in (json_path, exr_path):
         if p.exists() and not args.overwrite:
             raise OutputExistsError("output exists (use --overwrite to replace it)", p)
+    sources = None
+    if img.format == "openexr":
+        try:
+            sources = json.loads(io.read_exr_metadata(path).get("sources") or "null")
+        except (ValueError, TypeError):
+            sources = None  # not ours, or unreadable: the map alone decides
     try:
-        result = sun_mod.extract_sun(img.pixels, min_share=args.min_share, max_angle_deg=args.max_angle)
+        result = sun_mod.extract_sun(img.pixels, min_share=args.min_share, max_angle_deg=args.max_angle,
+                                     sources=sources if isinstance(sources, list) else None)
     except Ldr2HdrError as exc:
         raise Ldr2HdrError(exc.reason, path) from None
     record = {"source_file": str(path.resolve()), "software": f"ldr2hdr {__version__}", "units": UNITS,

@@ -53,6 +53,8 @@ GROW_PX = 2
 MIN_SHARE = 0.3
 MIN_ELEVATION_DEG = -2.0
 MAX_SUN_ANGLE_DEG = 3.0  # the sun is 0.53 deg; softboxes and windows are larger
+SUN_ANGLE_DEG = 0.53  # the real sun, for a sun whose size the map does not show
+SOURCE_SEARCH_DEG = 45.0  # a listed source's pixels are looked for this far from its direction
 LUMA = REC709_Y.astype(np.float64)
 
 
@@ -242,7 +244,8 @@ def lamp_irradiance(sun: Sun, normals: np.ndarray, samples: int = 512) -> np.nda
     return share[:, None] * np.asarray(sun.irradiance_rgb)[None, :]
 
 
-def extract_sun(hdr: np.ndarray, *, min_share: float = MIN_SHARE, max_angle_deg: float = MAX_SUN_ANGLE_DEG) -> Extraction:
+def extract_sun(hdr: np.ndarray, *, min_share: float = MIN_SHARE, max_angle_deg: float = MAX_SUN_ANGLE_DEG,
+                sources: list[dict] | None = None) -> Extraction:
     """Find the sun of an equirectangular HDR map and remove it.
 
     Args:
@@ -251,6 +254,11 @@ def extract_sun(hdr: np.ndarray, *, min_share: float = MIN_SHARE, max_angle_deg:
             must give to count as a sun.
         max_angle_deg: the largest angular diameter of a sun (larger compact lights are
             softboxes, lamp shades, windows).
+        sources: the light sources ldr2hdr listed for this map when it reconstructed it (the
+            ``ldr2hdr:sources`` header, in the map's units). When the map shows no compact sun
+            but the list's brightest source is a ``sun``, that source is taken: the light of its
+            clipped blob above the blob's clip-level fill becomes a lamp the size of the real sun
+            (:data:`SUN_ANGLE_DEG`; a reconstruction spreads a clipped sun's energy over its blob).
 
     Returns:
         :class:`Extraction`; its ``without_sun`` plus a directional lamp of ``sun.irradiance_rgb``
@@ -259,7 +267,16 @@ def extract_sun(hdr: np.ndarray, *, min_share: float = MIN_SHARE, max_angle_deg:
     Raises:
         Ldr2HdrError: not an HxWx3 2:1 map, or values that are not finite.
     """
-    hdr = _check_map(hdr)
+    found = _extract_compact(_check_map(hdr), min_share, max_angle_deg)
+    if found.sun is None and sources:
+        listed = _extract_listed(np.asarray(hdr)[..., :3], sources, min_share)
+        if listed is not None and (listed.sun is not None or found.candidate is None):
+            return listed
+    return found
+
+
+def _extract_compact(hdr: np.ndarray, min_share: float, max_angle_deg: float) -> Extraction:
+    """:func:`extract_sun` on the map alone."""
     h, w = hdr.shape[:2]
     coarse, f = _coarse_luminance(hdr)
     if not np.all(np.isfinite(coarse)):
@@ -313,4 +330,66 @@ def extract_sun(hdr: np.ndarray, *, min_share: float = MIN_SHARE, max_angle_deg:
     out[np.ix_(rows, cols)] = (values - removed).astype(np.float32)
     reason = (f"sun at elevation {sun.elevation_deg:.1f} deg, azimuth {sun.azimuth_deg:.1f} deg, "
               f"{sun.angle_deg:.2f} deg across, {100 * sun.share:.0f} % of the light facing it")
+    return Extraction(sun, reason, out, sun)
+
+
+def _extract_listed(hdr: np.ndarray, sources: list[dict], min_share: float) -> Extraction | None:
+    """The brightest listed source as the sun, when it is of class ``sun`` (None otherwise)."""
+    try:
+        src = max(sources, key=lambda d: float(d.get("energy", 0.0)))
+        if src.get("class") != "sun":
+            return None
+        direction = np.asarray(src["direction"], np.float64)
+        fill_energy, solid_angle = float(src["clip_level_energy"]), float(src["solid_angle"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if direction.shape != (3,) or not np.all(np.isfinite(direction)) or solid_angle <= 0 or fill_energy <= 0:
+        return None
+    direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
+    h, w = hdr.shape[:2]
+    fill_level = fill_energy / solid_angle  # mean luminance of the blob at the clip level
+    # the window around the listed direction
+    lat = math.asin(max(-1.0, min(1.0, direction[1])))
+    r0 = min(h - 1, max(0, int((math.pi / 2 - lat) / math.pi * h)))
+    c0 = int((math.atan2(direction[0], -direction[2]) + math.pi) / (2 * math.pi) * w) % w
+    half_rows = math.ceil(SOURCE_SEARCH_DEG / 180.0 * h)
+    rows = np.arange(max(0, r0 - half_rows), min(h, r0 + half_rows + 1))
+    cols, wrap = np.arange(w), True
+    values = np.asarray(hdr[rows], np.float64)
+    lum = values @ LUMA
+    dirs = equirect_directions_at(rows[:, None], cols[None, :], h, w)
+    near = (dirs @ direction) >= math.cos(math.radians(SOURCE_SEARCH_DEG))
+    labels, _ = label_components((lum > 1.01 * fill_level) & near, wrap)
+    if not labels.any():
+        return None
+    # the component with the most light above the fill
+    above = np.maximum(lum - fill_level, 0.0) * equirect_solid_angle(h, w)[rows, :1]
+    totals = np.bincount(labels.ravel(), weights=above.ravel())
+    totals[0] = 0.0
+    region = labels == int(np.argmax(totals))
+    ratio = np.where(region, np.maximum(0.0, 1.0 - fill_level / np.maximum(lum, 1e-30)), 0.0)
+    removed = values * ratio[..., None]
+    omega = np.broadcast_to(equirect_solid_angle(h, w)[rows, :1], lum.shape)
+    centroid = ((removed @ LUMA * omega)[..., None] * dirs).reshape(-1, 3).sum(axis=0)
+    if float(np.linalg.norm(centroid)) == 0.0:
+        return None
+    centre = centroid / np.linalg.norm(centroid)
+    coarse, _ = _coarse_luminance(hdr)
+    hc, wc = coarse.shape
+    cdirs = equirect_directions_at(np.arange(hc)[:, None], np.arange(wc)[None, :], hc, wc)
+    total = float((coarse * equirect_solid_angle(hc, wc) * np.maximum(cdirs @ centre, 0.0)).sum())
+    sun = _describe(centre, removed, omega, dirs, 0.0, math.pi / h)
+    share = float(np.dot(sun.irradiance_rgb, LUMA) / total) if total > 0 else 0.0
+    sun = Sun(**{**asdict(sun), "share": min(share, 1.0), "angle_deg": SUN_ANGLE_DEG})
+    if sun.elevation_deg < MIN_ELEVATION_DEG:
+        return Extraction(None, f"the reconstruction's sun is below the horizon ({sun.elevation_deg:.1f} deg): no sun",
+                          None, sun)
+    if sun.share < min_share:
+        return Extraction(None, f"the reconstruction's sun gives only {100 * sun.share:.0f} % of the light on a "
+                                f"surface facing it (a sun gives at least {100 * min_share:.0f} %): no sun", None, sun)
+    out = np.array(hdr, dtype=np.float32, copy=True)
+    out[rows] = (values - removed).astype(np.float32)
+    reason = (f"sun at elevation {sun.elevation_deg:.1f} deg, azimuth {sun.azimuth_deg:.1f} deg (the reconstruction's "
+              f"sun source: its clipped blob above the clip level, as a {SUN_ANGLE_DEG} deg sun), "
+              f"{100 * sun.share:.0f} % of the light facing it")
     return Extraction(sun, reason, out, sun)
