@@ -27,6 +27,7 @@ The chain has three steps, each available alone:
   restore       also bring back clipped highlights         -> OUTDIR/<name>.exr
   reconstruct   all three (what you usually want)          -> OUTDIR/<name>.exr
   extract-sun   the sun of an HDR panorama as lamp parameters + the map without it
+  relight       preview an HDR map lighting spheres on a ground plane (Cycles; needs bpy)
   eval          score methods on HDR references (the evaluation harness)
   demo          run reconstruct on a real HDR panorama shipped with Blender
 
@@ -35,6 +36,7 @@ Examples:
   ldr2hdr reconstruct shots/ pano.jpg -o out --crf-json --preview --panorama auto
   ldr2hdr linearize photo.jpg -o out --crf gamma2.2
   ldr2hdr extract-sun out/pano.exr -o out
+  ldr2hdr relight out/pano.exr -o relight.png --extract-sun
   ldr2hdr demo -o out
 """
 
@@ -59,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     ps = sub.add_parser("extract-sun", help="write the sun of HDR panoramas as lamp parameters and the map without it",
                         description=sun_command.__doc__.split("\n\n")[0].split(": ", 1)[1])
     sun_command.add_arguments(ps)
+    from .lighting import relight_command
+
+    pr = sub.add_parser("relight", help="render spheres on a ground plane lit by an HDR map with Cycles (needs bpy)",
+                        description=relight_command.DESCRIPTION)
+    relight_command.add_arguments(pr)
     from ..evaluation import harness
 
     pe = sub.add_parser("eval", help="score methods on HDR references (synthesized LDR inputs)",
@@ -97,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             from .lighting import command as sun_command
 
             return sun_command.run(args)
+        if args.command == "relight":
+            from .lighting import relight_command
+
+            return relight_command.run(args)
         return run_batch(args.command, args)
     except Ldr2HdrError as exc:
         print(f"ldr2hdr: error: {exc}", file=sys.stderr)

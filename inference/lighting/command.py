@@ -44,6 +44,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
+def listed_sources(path: Path) -> list | None:
+    """The light sources ``ldr2hdr reconstruct`` listed in an EXR's header, or None (another
+    program's map, or an unreadable entry: the map alone decides)."""
+    try:
+        sources = json.loads(io.read_exr_metadata(path).get("sources") or "null")
+    except (Ldr2HdrError, ValueError, TypeError):
+        return None
+    return sources if isinstance(sources, list) else None
+
+
 def _one(path: Path, out: Path, args) -> str:
     img = io.read_image(path)
     if not img.is_hdr:
@@ -52,15 +62,9 @@ def _one(path: Path, out: Path, args) -> str:
     for p in (json_path, exr_path):
         if p.exists() and not args.overwrite:
             raise OutputExistsError("output exists (use --overwrite to replace it)", p)
-    sources = None
-    if img.format == "openexr":
-        try:
-            sources = json.loads(io.read_exr_metadata(path).get("sources") or "null")
-        except (ValueError, TypeError):
-            sources = None  # not ours, or unreadable: the map alone decides
     try:
         result = sun_mod.extract_sun(img.pixels, min_share=args.min_share, max_angle_deg=args.max_angle,
-                                     sources=sources if isinstance(sources, list) else None)
+                                     sources=listed_sources(path))
     except Ldr2HdrError as exc:
         raise Ldr2HdrError(exc.reason, path) from None
     record = {"source_file": str(path.resolve()), "software": f"ldr2hdr {__version__}", "units": UNITS,

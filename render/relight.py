@@ -1,0 +1,441 @@
+"""Render the relighting scene with Cycles (CPU): lit by an equirectangular HDR map and/or a Sun lamp.
+
+:func:`render` takes a linear map (float32 ``HxWx3``, top-down rows, 2:1) and/or a
+:class:`Lamp` and returns the render as float32 ``HxWx3`` linear values, top-down rows. It
+builds the scene of :mod:`.stage` in a new Blender scene and removes everything it created
+afterwards, so it can run inside a Blender session without touching the user's file.
+
+Run as ``python -m ldr2hdr.render.relight MAP.exr -o preview.png [...]`` it is the worker behind
+``ldr2hdr relight`` (same arguments: :func:`ldr2hdr.inference.lighting.relight_command.add_arguments`).
+
+Orientation (checked by rendering: ``tests/render/test_relight.py``): Blender's Environment
+Texture (equirectangular, no mapping) shows the image's centre column along world +X, the
+column at 3/4 of the width along -Y and the top row at +Z, so a map direction ``(x, y, z)`` of
+:func:`ldr2hdr.inference.imaging.equirect_directions` (+Y up, centre column along -Z, the
+column at 3/4 of the width along +X) is ``(-z, -x, y)`` in Blender's world axes (a rotation,
+no mirroring). A light shines along its local -Z, so a Sun lamp's local +Z points at the sun.
+A Sun lamp's strength is the irradiance (W/m^2) it gives a surface facing it, the unit of
+:attr:`ldr2hdr.inference.lighting.sun.Sun.strength`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import bpy
+except ImportError:  # reported by main(); `ldr2hdr relight` checks before starting this module
+    bpy = None
+
+from ..inference import io
+from ..inference.errors import Ldr2HdrError, OutputExistsError
+from ..inference.lighting import relight_command, sun as sun_mod
+from ..inference.lighting.command import listed_sources
+from . import stage
+
+SPHERE_SEGMENTS = (64, 32)
+MAX_BOUNCES = 4
+
+
+@dataclass(frozen=True)
+class Lamp:
+    """A Sun lamp, in the map's conventions.
+
+    Attributes:
+        direction: unit vector towards the sun (``equirect_directions`` convention: +Y up,
+            the map's centre column along -Z).
+        strength: irradiance on a surface facing it (the map's units x sr; W/m^2 for a map in
+            W m^-2 sr^-1): Blender's Sun strength at World strength 1.
+        color: RGB, each channel in 0..1.
+        angle_deg: angular diameter (degrees).
+    """
+
+    direction: tuple[float, float, float]
+    strength: float
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    angle_deg: float = 0.53
+
+    @classmethod
+    def from_sun(cls, sun: sun_mod.Sun) -> "Lamp":
+        return cls(tuple(sun.direction), sun.strength, tuple(sun.color), sun.angle_deg)
+
+
+def map_direction_to_blender(direction) -> tuple[float, float, float]:
+    """A direction of the map (``equirect_directions``: +Y up, centre column along -Z, longitude
+    growing with the column) in Blender's world axes as the Environment Texture shows it."""
+    x, y, z = (float(c) for c in direction)
+    return (-z, -x, y)
+
+
+# --------------------------------------------------------------------------- building the scene
+
+def _require_bpy():
+    if bpy is None:
+        raise Ldr2HdrError(relight_command.BPY_MISSING)
+
+
+class _Scene:
+    """The scene of :mod:`.stage` in a new Blender scene; :meth:`remove` deletes every datablock
+    it made."""
+
+    def __init__(self):
+        self.made = []
+        self.scene = None
+
+    def build(self, width: int, samples: int, denoise: bool) -> None:
+        self.scene = self._keep(bpy.data.scenes.new("ldr2hdr relight"))
+        height, width = stage.panel_shape(width)
+        self._render_settings(width, height, samples, denoise)
+        self._camera()
+        self._add_mesh("ldr2hdr ground", self._ground_mesh(), (0.0, 0.0, 0.0),
+                       self._material("ldr2hdr ground", diffuse=stage.GROUND_ALBEDO))
+        self._add_mesh("ldr2hdr diffuse sphere", self._sphere_mesh(), stage.DIFFUSE_CENTRE,
+                       self._material("ldr2hdr diffuse", diffuse=stage.DIFFUSE_ALBEDO))
+        self._add_mesh("ldr2hdr glossy sphere", self._sphere_mesh(), stage.GLOSSY_CENTRE,
+                       self._material("ldr2hdr glossy", metal=stage.GLOSSY_COLOR))
+
+    def _keep(self, datablock):
+        self.made.append(datablock)
+        return datablock
+
+    def _render_settings(self, width: int, height: int, samples: int, denoise: bool) -> None:
+        scene = self.scene
+        render = scene.render
+        render.engine = "CYCLES"
+        render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
+        render.film_transparent = False
+        render.use_file_extension = True
+        cycles = scene.cycles
+        cycles.device = "CPU"
+        cycles.samples = samples
+        cycles.use_adaptive_sampling = False  # same noise level in every panel
+        cycles.use_denoising = bool(denoise)
+        cycles.seed = 0
+        cycles.max_bounces = MAX_BOUNCES
+        cycles.diffuse_bounces = 2
+        cycles.glossy_bounces = 2
+        cycles.transmission_bounces = 0
+        cycles.volume_bounces = 0
+        cycles.transparent_max_bounces = 0
+        cycles.caustics_reflective = False
+        cycles.caustics_refractive = False
+        # The default indirect clamp (10) is in absolute units: it would darken maps in W/m^2/sr
+        # and not maps in relative units. No clamp keeps every map's light unbiased.
+        cycles.sample_clamp_direct = 0.0
+        cycles.sample_clamp_indirect = 0.0
+        view = scene.view_settings
+        view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
+        fmt = render.image_settings
+        if hasattr(fmt, "media_type"):  # 5.0: the media type comes before the file format
+            fmt.media_type = "IMAGE"
+        fmt.file_format = "OPEN_EXR"
+        fmt.color_depth = "32"
+        fmt.exr_codec = "ZIP"
+
+    def _camera(self) -> None:
+        from mathutils import Matrix
+
+        data = self._keep(bpy.data.cameras.new("ldr2hdr camera"))
+        data.lens, data.sensor_width, data.sensor_fit = stage.LENS_MM, stage.SENSOR_MM, "HORIZONTAL"
+        data.clip_start, data.clip_end = 0.05, 4.0 * stage.GROUND_HALF_SIZE
+        obj = self._keep(bpy.data.objects.new("ldr2hdr camera", data))
+        axes, loc = stage.camera_axes(), stage.CAMERA_LOCATION
+        obj.matrix_world = Matrix([[*map(float, axes[i]), float(loc[i])] for i in range(3)] + [[0.0, 0.0, 0.0, 1.0]])
+        self.scene.collection.objects.link(obj)
+        self.scene.camera = obj
+
+    def _material(self, name: str, *, diffuse: float | None = None, metal: float | None = None):
+        mat = self._keep(bpy.data.materials.new(name))
+        if bpy.app.version < (5, 0, 0):
+            mat.use_nodes = True
+        tree = mat.node_tree
+        output = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeOutputMaterial")
+        for node in [n for n in tree.nodes if n != output]:
+            tree.nodes.remove(node)
+        if diffuse is not None:
+            bsdf = tree.nodes.new("ShaderNodeBsdfDiffuse")  # Lambertian: roughness 0
+            bsdf.inputs["Color"].default_value = (diffuse, diffuse, diffuse, 1.0)
+        else:
+            bsdf = tree.nodes.new("ShaderNodeBsdfPrincipled")
+            bsdf.inputs["Base Color"].default_value = (metal, metal, metal, 1.0)
+            bsdf.inputs["Metallic"].default_value = 1.0
+            bsdf.inputs["Roughness"].default_value = stage.GLOSSY_ROUGHNESS
+        tree.links.new(bsdf.outputs[0], output.inputs["Surface"])
+        return mat
+
+    def _sphere_mesh(self):
+        import bmesh
+
+        mesh = self._keep(bpy.data.meshes.new("ldr2hdr sphere"))
+        bm = bmesh.new()
+        try:
+            bmesh.ops.create_uvsphere(bm, u_segments=SPHERE_SEGMENTS[0], v_segments=SPHERE_SEGMENTS[1],
+                                      radius=stage.RADIUS)
+            bm.to_mesh(mesh)
+        finally:
+            bm.free()
+        mesh.shade_smooth()
+        return mesh
+
+    def _ground_mesh(self):
+        s = stage.GROUND_HALF_SIZE
+        mesh = self._keep(bpy.data.meshes.new("ldr2hdr ground"))
+        mesh.from_pydata([(-s, -s, 0.0), (s, -s, 0.0), (s, s, 0.0), (-s, s, 0.0)], [], [(0, 1, 2, 3)])
+        return mesh
+
+    def _add_mesh(self, name, mesh, location, material) -> None:
+        mesh.materials.append(material)
+        obj = self._keep(bpy.data.objects.new(name, mesh))
+        obj.location = tuple(float(c) for c in location)
+        self.scene.collection.objects.link(obj)
+
+    def set_world(self, world_map: np.ndarray | None) -> None:
+        world = self._keep(bpy.data.worlds.new("ldr2hdr world"))
+        if bpy.app.version < (5, 0, 0):
+            world.use_nodes = True
+        tree = world.node_tree
+        background = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground")
+        background.inputs["Strength"].default_value = 1.0
+        if world_map is None:
+            background.inputs["Color"].default_value = (0.0, 0.0, 0.0, 1.0)
+        else:
+            h, w = world_map.shape[:2]
+            image = self._keep(bpy.data.images.new("ldr2hdr map", w, h, alpha=True, float_buffer=True))
+            image.colorspace_settings.name = "Linear Rec.709"  # before the pixels: a change regenerates them
+            rgba = np.ones((h, w, 4), np.float32)
+            rgba[..., :3] = world_map[::-1, :, :3]  # Blender's rows run bottom-up
+            image.pixels.foreach_set(rgba.ravel())
+            texture = tree.nodes.new("ShaderNodeTexEnvironment")
+            texture.image = image
+            texture.projection = "EQUIRECTANGULAR"
+            tree.links.new(texture.outputs["Color"], background.inputs["Color"])
+        self.scene.world = world
+
+    def set_lamp(self, lamp: Lamp) -> None:
+        from mathutils import Vector
+
+        light = self._keep(bpy.data.lights.new("ldr2hdr sun", "SUN"))
+        light.energy = float(lamp.strength)
+        light.color = tuple(float(c) for c in lamp.color)
+        light.angle = math.radians(lamp.angle_deg)
+        obj = self._keep(bpy.data.objects.new("ldr2hdr sun", light))
+        obj.location = (0.0, 0.0, 5.0)
+        obj.rotation_mode = "QUATERNION"
+        # a light shines along its local -Z: its +Z points at the sun
+        obj.rotation_quaternion = Vector(map_direction_to_blender(lamp.direction)).to_track_quat("Z", "Y")
+        self.scene.collection.objects.link(obj)
+
+    def render(self) -> np.ndarray:
+        import OpenImageIO as oiio
+
+        with tempfile.TemporaryDirectory(prefix="ldr2hdr-relight-") as folder:
+            self.scene.render.filepath = str(Path(folder) / "render")
+            bpy.ops.render.render(write_still=True, scene=self.scene.name)
+            written = sorted(Path(folder).glob("render*.exr"))
+            if len(written) != 1:
+                raise Ldr2HdrError(f"Blender wrote no render (found {[p.name for p in written]})")
+            buf = oiio.ImageBuf(str(written[0]))
+            pixels = buf.get_pixels(oiio.FLOAT)
+            if pixels is None or buf.has_error:
+                raise Ldr2HdrError(f"cannot read Blender's render: {buf.geterror()}")
+        return np.ascontiguousarray(pixels[..., :3], np.float32)
+
+    def remove(self) -> None:
+        collections = {
+            bpy.types.Scene: bpy.data.scenes, bpy.types.Object: bpy.data.objects, bpy.types.Mesh: bpy.data.meshes,
+            bpy.types.Material: bpy.data.materials, bpy.types.Camera: bpy.data.cameras,
+            bpy.types.Light: bpy.data.lights, bpy.types.World: bpy.data.worlds, bpy.types.Image: bpy.data.images,
+        }
+        for datablock in reversed(self.made):  # objects before their data, the scene last
+            for kind, collection in collections.items():
+                if isinstance(datablock, kind):
+                    collection.remove(datablock)
+                    break
+        self.made = []
+
+
+def render(world_map: np.ndarray | None, lamp: Lamp | None = None, *, width: int = relight_command.DEFAULT_SIZE,
+           samples: int = relight_command.DEFAULT_SAMPLES, denoise: bool = False) -> np.ndarray:
+    """Render the :mod:`.stage` scene lit by ``world_map`` and/or ``lamp`` with Cycles on the CPU.
+
+    Args:
+        world_map: linear equirectangular map, float ``HxWx3`` (2:1, top-down rows), as the
+            World at strength 1; ``None`` for a black world.
+        lamp: a Sun lamp added to the scene, or ``None``.
+        width: image width in pixels (height ``stage.panel_shape(width)[0]``).
+        samples: Cycles samples per pixel (fixed: no adaptive sampling).
+        denoise: run Cycles' denoiser.
+
+    Returns:
+        float32 ``HxWx3`` linear render (Standard view, no exposure), top-down rows.
+
+    Raises:
+        Ldr2HdrError: bpy is not available, or Blender wrote no readable render.
+    """
+    _require_bpy()
+    built = _Scene()
+    try:
+        built.build(width, samples, denoise)
+        built.set_world(None if world_map is None else np.asarray(world_map, np.float32))
+        if lamp is not None:
+            built.set_lamp(lamp)
+        return built.render()
+    finally:
+        built.remove()
+
+
+# --------------------------------------------------------------------------- the command
+
+@contextlib.contextmanager
+def _quiet_native_output():
+    """Send what Blender and Cycles print on the process's stdout/stderr (progress, device
+    warnings) to a temporary file; it is shown only when the block fails."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            log.seek(0)
+            tail = log.read()[-4000:].decode(errors="replace").strip()
+            if tail:
+                print(tail, file=sys.stderr)
+            raise
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _read_map(path: str, what: str) -> np.ndarray:
+    img = io.read_image(path)
+    if not img.is_hdr:
+        raise Ldr2HdrError(f"not an HDR map ({img.bits}-bit {img.format} image): relight needs a linear "
+                           ".exr or .hdr (run 'ldr2hdr reconstruct' on a photo first)", path)
+    h, w = img.pixels.shape[:2]
+    if h < 8 or abs(w - 2 * h) > max(1, round(0.01 * w)):
+        raise Ldr2HdrError(f"not an equirectangular {what}: {w}x{h} is not 2:1", path)
+    return img.pixels
+
+
+def _check_output(path: Path, overwrite: bool) -> None:
+    if path.suffix.lower() != ".png":
+        raise Ldr2HdrError("the preview is written as PNG: name it .png", path)
+    if path.is_dir():
+        raise Ldr2HdrError("is a folder, cannot write an image there", path)
+    if not path.parent.is_dir():
+        raise Ldr2HdrError(f"output folder does not exist: {path.parent}", path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError("output file exists (use --overwrite to replace it)", path)
+
+
+def _shadow_direction(extraction: sun_mod.Extraction):
+    """Blender direction of the light whose shadow is measured: the sun, else the brightest
+    compact light; None when there is neither."""
+    light = extraction.sun or extraction.candidate
+    return None if light is None else map_direction_to_blender(light.direction)
+
+
+def _measure(image: np.ndarray, direction) -> tuple[float, str]:
+    mean = stage.sphere_mean(image, stage.DIFFUSE)
+    if direction is None:
+        return mean, "shadow edge n/a (no compact light)"
+    edge = stage.shadow_edge(image, direction)
+    if edge.width_px is None:
+        return mean, f"shadow edge n/a ({edge.note})"
+    return mean, f"shadow edge {edge.width_px:.1f} px ({edge.note}, contrast {100 * edge.contrast:.0f} %)"
+
+
+def run(args: argparse.Namespace) -> int:
+    """The work of ``ldr2hdr relight``: validate, render the panels, print the numbers, write the PNG."""
+    output = Path(args.output)
+    _check_output(output, args.overwrite)
+    hdr = _read_map(args.map, "map")
+    reference = None if args.reference is None else _read_map(args.reference, "reference map")
+    try:
+        found = sun_mod.extract_sun(hdr, sources=listed_sources(Path(args.map)))
+        found_ref = None if reference is None else sun_mod.extract_sun(reference)
+    except Ldr2HdrError as exc:
+        raise Ldr2HdrError(exc.reason, args.map) from None
+    print(f"{Path(args.map).name}: {found.reason}")
+    if found_ref is not None:
+        print(f"{Path(args.reference).name} (reference): {found_ref.reason}")
+
+    height, width = stage.panel_shape(args.size)
+    # (label, map, lamp, shadow direction, description) per panel; None map and lamp: a placeholder
+    plans = [("map", hdr, None, _shadow_direction(found), "map")]
+    if args.extract_sun:
+        if found.sun is not None:
+            lamp = Lamp.from_sun(found.sun)
+            plans.append(("map - sun + lamp", found.without_sun, lamp, map_direction_to_blender(lamp.direction),
+                          f"map without sun + Sun lamp (strength {lamp.strength:.4g}, "
+                          f"{lamp.angle_deg:.2f} deg across)"))
+        else:
+            plans.append(("no sun", None, None, None, "map without sun + Sun lamp"))
+    if reference is not None:
+        plans.append(("reference", reference, None, _shadow_direction(found_ref),
+                      f"reference {Path(args.reference).name}"))
+
+    panels, labels = [], []
+    for index, (text, world_map, lamp, direction, description) in enumerate(plans, start=1):
+        if world_map is None and lamp is None:
+            print(f"panel {index} {description}: not rendered: {found.reason}")
+            panels.append(None)
+            labels.append(text)
+            continue
+        start = time.perf_counter()
+        with _quiet_native_output():
+            image = render(world_map, lamp, width=args.size, samples=args.samples, denoise=args.denoise)
+        seconds = time.perf_counter() - start
+        mean, edge = _measure(image, direction)
+        print(f"panel {index} {description}: diffuse sphere mean {mean:.4g} (linear), {edge}, "
+              f"rendered in {seconds:.1f} s")
+        panels.append(image)
+        labels.append(text)
+
+    gain = stage.exposure_for(panels[0])
+    preview = stage.compose(panels, labels, gain, (height, width))
+    io.write_png(output, preview, overwrite=args.overwrite)
+    print(f"wrote {output} ({preview.shape[1]}x{preview.shape[0]}, {len(panels)} panels, exposure x{gain:.4g} "
+          "from panel 1 for all)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ldr2hdr relight", description=relight_command.DESCRIPTION)
+    relight_command.add_arguments(parser)
+    args = parser.parse_args(argv)
+    if bpy is None:
+        print(f"ldr2hdr: error: {relight_command.BPY_MISSING}", file=sys.stderr)
+        return 2
+    try:
+        return run(args)
+    except Ldr2HdrError as exc:
+        print(f"ldr2hdr: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"ldr2hdr: error: {args.map}: out of memory", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ldr2hdr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
