@@ -60,6 +60,20 @@ def load_or_build(path: Path, paths: list[Path], per_reference: int, seed: int, 
     return data
 
 
+def finite_photos(data: dict) -> dict:
+    """``data`` without the photos that have a non-finite source energy (a render with an
+    infinite pixel), photo indices renumbered."""
+    bad = {r["img"] for r in data["rows"] if not (np.isfinite(r["E"]) and np.isfinite(r["fill"])
+                                                    and np.all(np.isfinite(r["feats"])))}
+    if not bad:
+        return data
+    keep = [i for i in range(len(data["images"])) if i not in bad]
+    new = {old: k for k, old in enumerate(keep)}
+    logger.warning("dropping %d photos with non-finite energies or features", len(bad))
+    return dict(data, rows=[dict(r, img=new[r["img"]]) for r in data["rows"] if r["img"] in new],
+                images=[data["images"][i] for i in keep])
+
+
 def merge(*datasets: dict) -> dict:
     """Concatenate example sets (photo indices renumbered)."""
     rows, images = [], []
@@ -233,8 +247,8 @@ def main(argv=None) -> int:
         if not files:
             logger.error("no render_*.exr in %s", args.renders)
             return 2
-        renders = [load_or_build(cache / f"renders_{Path(args.renders).name}_{len(files)}_seed{args.seed}_per{args.per_render}.npy",
-                                 files, args.per_render, args.seed + 3, False)]
+        renders = [finite_photos(load_or_build(cache / f"renders_{Path(args.renders).name}_{len(files)}_seed{args.seed}_per{args.per_render}.npy",
+                                               files, args.per_render, args.seed + 3, False))]
     train = arrays(merge(clean, *extra, *renders))
     rendered = np.char.startswith(train["names"].astype(str), "render_")
     train["share"] = np.where(rendered, args.render_weight, 1.0) * train["share"]
