@@ -164,7 +164,8 @@ def main(argv=None) -> int:
                     t_est.append(time.perf_counter() - t)
                     raw = crf_net.estimate_crf_learned(ldr, weights=args.weights, shrink=False)
                     row = {"ref": ref_path.name, "curve": curve, "family": "dorf" if curve.startswith("dorf") else curve,
-                           "clip": clip, "codec": codec, "confidence": est.confidence, "method": est.method}
+                           "clip": clip, "codec": codec, "confidence": est.confidence, "method": est.method,
+                           "trust": est.details.get("trust")}
                     for name, inv in (("learned", est), ("network", raw), *fixed.items()):
                         row[f"crf_rmse_{name}"] = crf.crf_rmse(inv, true)
                         lin = crf.linearize(ldr, inv)
@@ -216,6 +217,21 @@ def main(argv=None) -> int:
     # rank correlation: a useful confidence is high where the error is low (negative)
     conf_corr = float(np.corrcoef(np.argsort(np.argsort(conf)), np.argsort(np.argsort(err)))[0, 1]) \
         if len(rows) > 2 and conf.std() > 0 else float("nan")
+    # calibration: mean error per quartile of the confidence (a calibrated confidence falls with error)
+    edges = np.quantile(conf, [0, 0.25, 0.5, 0.75, 1.0])
+    lines += ["", "| confidence quartile | confidence range | CRF RMSE learned (mean) | sRGB (mean) | samples |",
+              "|---|---|---|---|---|"]
+    srgb_err = np.array([r["crf_rmse_srgb"] for r in rows])
+    for q in range(4):
+        sel = (conf >= edges[q]) & ((conf <= edges[q + 1]) if q == 3 else (conf < edges[q + 1]))
+        if sel.any():
+            lines.append(f"| {q + 1} | {edges[q]:.3f}-{edges[q + 1]:.3f} | {err[sel].mean():.4f} | "
+                         f"{srgb_err[sel].mean():.4f} | {int(sel.sum())} |")
+    srgb_rows = [r for r in rows if r["family"] == "standard"]  # Blender's Standard view is the sRGB curve
+    if srgb_rows:
+        within = np.mean([r["crf_rmse_learned"] <= 0.01 for r in srgb_rows])
+        lines += ["", f"plain-sRGB inputs (Blender Standard view): {100 * within:.0f} % within RMSE 0.01 "
+                      f"({len(srgb_rows)} samples)"]
     lines += ["", f"{len(rows)} samples ({len(refs)} scenes x {len(curves)} curves x {len(clips)} clip fractions, "
               f"codecs {'all' if args.all_codecs else 'alternating'} {'/'.join(codecs)}); fallbacks: {fallbacks}; returned as sRGB exactly: {as_srgb}; mean confidence "
               f"{np.mean([r['confidence'] for r in rows]):.3f}; estimate time per image (<={args.max_width} px) "
