@@ -303,8 +303,11 @@ def main(argv=None) -> int:
         command="python training/train_energy.py" + (f" --seed {args.seed}" if args.seed else "")
         + (f" --renders {args.renders} --per-render {args.per_render} --render-weight {args.render_weight}"
            if args.renders else ""),
-        data=f"training/split.py train_files(): {len(train['images'])} simulated photos (sRGB, 8 bit, 0.5-15 % clipped, "
-             f"random yaw and mirror), {len(train['y'])} sources"
+        data=f"training/split.py train_files(): {len(clean['images'])} sRGB photos (8 bit, 0.5-15 % clipped, random yaw "
+             f"and mirror)" + (f" plus {sum(len(x['images']) for x in extra)} through training camera curves (sRGB, DoRF "
+                               "training curves, gamma 1.8-2.6), PNG or JPEG q90, linearized by the pipeline's own curve "
+                               "estimate" if extra else "")
+             + f": {len(train['images'])} photos, {len(train['y'])} sources"
              + (f", of them {int(rendered.sum())} from {len(renders[0]['images'])} photos of rendered panoramas "
                 "(training/render_scenes.py)" if renders else ""),
         metrics={"cv_group5_over_scenes": cv, "heldout_eval_split": heldout,
