@@ -78,7 +78,7 @@ def is_sun_row(r: dict, t: float = sun_mod.MIN_SHARE) -> bool:
         and r["elevation_deg"] >= sun_mod.MIN_ELEVATION_DEG
 
 
-def reconstructions(rows: list[dict], max_width: int = 1024, use_sources: bool = True) -> list[dict]:
+def reconstructions(rows: list[dict], max_width: int = 1024, use_sources: bool = True, part: str = "eval") -> list[dict]:
     """Part 4: suns extracted from the pipeline's reconstructions of the evaluation panoramas
     whose reference has a sun."""
     from ldr2hdr.evaluation import lighting, metrics, synth
@@ -86,8 +86,8 @@ def reconstructions(rows: list[dict], max_width: int = 1024, use_sources: bool =
     from ldr2hdr.inference import pipeline
 
     out = []
-    names = {r["file"] for r in rows if r["split"] == "eval" and is_sun_row(r)}
-    for path in [p for p in split.eval_files() if p.name in names]:
+    names = {r["file"] for r in rows if r["split"] == part and is_sun_row(r)}
+    for path in [p for p in (split.eval_files() if part == "eval" else split.train_files()) if p.name in names]:
         ref = np.asarray(load_reference(path, max_width).pixels, np.float64)
         ref_sun = sun_mod.extract_sun(ref.astype(np.float32)).sun
         if ref_sun is None:
@@ -124,7 +124,7 @@ def reconstructions(rows: list[dict], max_width: int = 1024, use_sources: bool =
 
 def reconstruction_table(rec: list[dict]) -> list[str]:
     found = [r for r in rec if r["found"]]
-    lines = ["", f"reconstructions of evaluation panoramas with a sun (sRGB, JPEG q90, 2 % and 8 % clipped): "
+    lines = ["", f"reconstructions of panoramas with a sun (sRGB, JPEG q90, 2 % and 8 % clipped): "
                  f"{len(found)} of {len(rec)} give a sun"]
     if not found:
         return lines
@@ -148,6 +148,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runs/sun")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reconstruct", action="store_true", help="also part 4 (about 2 minutes more)")
+    ap.add_argument("--reconstruct-split", choices=("eval", "train"), default="eval",
+                    help="part 4 on this split (train: for design choices)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -239,7 +241,7 @@ def main(argv=None) -> int:
     lines.append(f"threshold with the best true-minus-false positive rate on training maps: {best_t:.2f}; "
                  f"shipped default: {sun_mod.MIN_SHARE}")
     if args.reconstruct:
-        rec = reconstructions(rows)
+        rec = reconstructions(rows, part=args.reconstruct_split)
         rows += [dict(r, split="reconstruction", category="reconstruction") for r in rec]
         lines += reconstruction_table(rec)
     table = "\n".join(lines)

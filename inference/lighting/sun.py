@@ -255,8 +255,8 @@ def extract_sun(hdr: np.ndarray, *, min_share: float = MIN_SHARE, max_angle_deg:
         max_angle_deg: the largest angular diameter of a sun (larger compact lights are
             softboxes, lamp shades, windows).
         sources: the light sources ldr2hdr listed for this map when it reconstructed it (the
-            ``ldr2hdr:sources`` header, in the map's units). When the map shows no compact sun
-            but the list's brightest source is a ``sun``, that source is taken: the light of its
+            ``ldr2hdr:sources`` header, in the map's units). When the map shows no compact sun,
+            the list's brightest source is the candidate: the light of its
             clipped blob above the blob's clip-level fill becomes a lamp the size of the real sun
             (:data:`SUN_ANGLE_DEG`; a reconstruction spreads a clipped sun's energy over its blob).
 
@@ -334,10 +334,13 @@ def _extract_compact(hdr: np.ndarray, min_share: float, max_angle_deg: float) ->
 
 
 def _extract_listed(hdr: np.ndarray, sources: list[dict], min_share: float) -> Extraction | None:
-    """The brightest listed source as the sun, when it is of class ``sun`` (None otherwise)."""
+    """The brightest listed source as the sun (None when it is a specular highlight or the
+    list is unusable). Its class is not required to be ``sun``: the energy step calls a sun
+    over a bright ground a lamp and one it estimates under 2.5 stops over its clip level a sky
+    patch; the share of the light facing it decides, as for any candidate."""
     try:
         src = max(sources, key=lambda d: float(d.get("energy", 0.0)))
-        if src.get("class") != "sun":
+        if src.get("class") == "specular":
             return None
         direction = np.asarray(src["direction"], np.float64)
         fill_energy, solid_angle = float(src["clip_level_energy"]), float(src["solid_angle"])
@@ -390,6 +393,6 @@ def _extract_listed(hdr: np.ndarray, sources: list[dict], min_share: float) -> E
     out = np.array(hdr, dtype=np.float32, copy=True)
     out[rows] = (values - removed).astype(np.float32)
     reason = (f"sun at elevation {sun.elevation_deg:.1f} deg, azimuth {sun.azimuth_deg:.1f} deg (the reconstruction's "
-              f"sun source: its clipped blob above the clip level, as a {SUN_ANGLE_DEG} deg sun), "
+              f"brightest light source: its clipped blob above the clip level, as a {SUN_ANGLE_DEG} deg sun), "
               f"{100 * sun.share:.0f} % of the light facing it")
     return Extraction(sun, reason, out, sun)
