@@ -37,6 +37,13 @@ CRF_ITEMS = (
     ("gamma2.2", "Gamma 2.2", "A pure power-law curve"),
     ("linear", "Linear", "The pixel values are already linear"),
 )
+#: Kept in step with ``ldr2hdr.inference.pipeline.SCALE_MODES`` (a test checks it).
+SCALE_ITEMS = (
+    ("relative", "Relative", "The pipeline's own units: 1 is the camera's clip level"),
+    ("exif", "Physical (EXIF)", "W m^-2 sr^-1 from the photo's exposure time, f-number and ISO (read from its file; "
+                                "relative when it has none)"),
+    ("match-photo", "Match Photo", "The Standard view shows the photo's mid-tones at their own brightness"),
+)
 PANORAMA_ITEMS = (
     ("auto", "Auto", "A 2:1 image is a 360 equirectangular panorama"),
     ("on", "On", "Treat the image as a 360 panorama (filters wrap around horizontally)"),
@@ -51,7 +58,7 @@ STEPS = {
     "reconstruct": ("LDR2HDR_NodeReconstruct", "Reconstruct HDR", "ldr2hdr.reconstruct", "hdr"),
 }
 
-PARAMETER_NAMES = ("method", "crf", "exposure", "panorama", "tile_size")
+PARAMETER_NAMES = ("method", "crf", "exposure", "scale", "panorama", "tile_size")
 
 
 class _StepNode:
@@ -63,6 +70,7 @@ class _StepNode:
     crf: EnumProperty(name="Camera Curve", items=CRF_ITEMS, default="auto")
     exposure: FloatProperty(name="Exposure", description="Scale the result by 2^exposure", default=0.0,
                             min=-32.0, max=32.0, soft_min=-10.0, soft_max=10.0, subtype="NONE", unit="NONE")
+    scale: EnumProperty(name="Units", items=SCALE_ITEMS, default="relative")
     panorama: EnumProperty(name="Panorama", items=PANORAMA_ITEMS, default="auto")
     tile_size: IntProperty(name="Tile Size", default=512, min=64, max=8192, subtype="PIXEL")
     source_image: PointerProperty(name="Source", type=bpy.types.Image,
@@ -99,6 +107,7 @@ def draw_node_buttons(node, layout, extended=False):
     layout.prop(node, "crf")
     if node.step != "estimate-crf":
         layout.prop(node, "exposure")
+        layout.prop(node, "scale")
     layout.prop(node, "panorama")
     if node.step == "linearize":
         layout.label(text="Live curve" if node.live else "Baked", icon="NODE" if node.live else "IMAGE_DATA")

@@ -82,6 +82,9 @@ class StepOperatorMixin:
     crf: EnumProperty(name="Camera Curve", items=groups.CRF_ITEMS, default="auto")
     exposure: FloatProperty(name="Exposure", description="Scale the result by 2^exposure (stops)",
                             default=0.0, min=-32.0, max=32.0, soft_min=-10.0, soft_max=10.0)
+    scale: EnumProperty(name="Units", items=groups.SCALE_ITEMS, default="relative",
+                        description="Units of the result: relative, physical from the photo's EXIF, or matched to "
+                                    "the photo's brightness")
     panorama: EnumProperty(name="Panorama", items=groups.PANORAMA_ITEMS, default="auto")
     tile_size: IntProperty(name="Tile Size", description="Tile edge for tiled inference "
                            "(default: from the preferences)", default=512, min=64, max=8192, subtype="PIXEL")
@@ -191,6 +194,7 @@ class StepOperatorMixin:
             "crf": params["crf"],
             "panorama": params["panorama"],
             "exposure": float(params["exposure"]) if self.step != "estimate-crf" else 0.0,
+            "scale": params["scale"] if self.step != "estimate-crf" else "relative",
             "tile_size": int(params["tile_size"]),
             "device": DEVICE_NAMES.get(getattr(prefs, "device", "AUTO"), "auto"),
         }

@@ -28,7 +28,7 @@ class _UIOperator(base.StepOperatorMixin):
     def __init__(self, step="reconstruct", **props):
         self.step = step
         values = dict(image="", filepath="", node="", method="classical", crf="auto", exposure=0.0,
-                      panorama="auto", tile_size=512)
+                      scale="relative", panorama="auto", tile_size=512)
         values.update(props)
         for name, value in values.items():
             setattr(self, name, value)

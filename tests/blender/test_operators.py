@@ -216,3 +216,32 @@ def test_node_methods_match_pipeline():
     assert tuple(item[0] for item in groups.METHOD_ITEMS) == pipeline.METHODS
     assert groups.DEFAULT_METHOD == pipeline.Settings().method
     assert set(OPERATORS) == set(pipeline.STEPS) == set(groups.STEPS)
+
+
+def test_units_option_scales_a_file_with_exif_and_warns_without(addon, ldr_scene, tmp_path, capfd):
+    """Units: physical from the EXIF the worker reads from the file; a generated image has no
+    EXIF, so it keeps the relative scale and the operator says so."""
+    import OpenImageIO as oiio
+
+    from ldr2hdr.inference.lighting import units
+
+    assert tuple(item[0] for item in groups.SCALE_ITEMS) == pipeline.SCALE_MODES
+    buf = oiio.ImageBuf(np.ascontiguousarray(np.round(ldr_scene.ldr * 255).astype(np.uint8)))
+    for name, value in {"ExposureTime": 1 / 60, "FNumber": 8.0, "Exif:PhotographicSensitivity": 100}.items():
+        buf.specmod().attribute(name, value)
+    path = tmp_path / "camera.jpg"
+    assert buf.write(str(path)), buf.geterror()
+    relative = pipeline.run(io.read_image(path).pixels, pipeline.Settings(method="classical"), steps="linearize").linear
+    assert bpy.ops.ldr2hdr.linearize(filepath=str(path), method="classical", scale="exif") == {"FINISHED"}
+    got = read_pixels(bpy.data.images["camera_linear"])
+    np.testing.assert_allclose(got, relative * units.exif_scale(1 / 60, 8.0, 100), rtol=1e-4)
+
+    h, w = ldr_scene.ldr.shape[:2]
+    generated = bpy.data.images.new("painted", w, h, alpha=True)
+    rgba = np.ones((h, w, 4), dtype=np.float32)
+    rgba[..., :3] = ldr_scene.ldr[::-1]
+    generated.pixels.foreach_set(rgba.ravel())
+    capfd.readouterr()
+    assert bpy.ops.ldr2hdr.linearize(image="painted", method="classical", scale="exif") == {"FINISHED"}
+    out = "".join(capfd.readouterr())
+    assert "Warning" in out and "no EXIF" in out, out
