@@ -55,6 +55,9 @@ def add_step_arguments(p: argparse.ArgumentParser, step: str) -> None:
         p.add_argument("--float", dest="half", action="store_false", help="write 32-bit float EXR (default: half)")
         p.add_argument("--compression", default="zip", choices=io.EXR_COMPRESSIONS, help="EXR compression (default: zip)")
         p.add_argument("--no-dequantize", dest="dequantize", action="store_false", help="keep 8-bit steps as they are")
+        p.add_argument("--dequantize-max-mp", type=float, default=16.0, metavar="MP",
+                       help="dequantize only images of at most MP megapixels (0: any size; default 16: above it "
+                            "dequantization costs more than half the run time for a small gain)")
         p.add_argument("--energy", choices=pipeline.ENERGY_MODES, default="auto",
                        help="auto: with the learned method, scale each clipped light source to its estimated "
                             "energy after the highlight step; off: keep what the highlight step restored "
@@ -94,6 +97,7 @@ def _settings(args, step: str) -> pipeline.Settings:
                              tile_size=args.tile_size, precision=args.precision, weights_dir=args.weights_dir,
                              per_channel=args.per_channel,
                              dequantize=getattr(args, "dequantize", True), energy=getattr(args, "energy", "auto"),
+                             dequantize_max_pixels=int(getattr(args, "dequantize_max_mp", 16.0) * 1e6),
                              scale=getattr(args, "scale", "relative"))
 
 class Progress:

@@ -48,7 +48,10 @@ class Settings:
             float32 on the CPU), ``"float32"``, ``"float16"`` or ``"bfloat16"``.
         per_channel: estimate one curve per colour channel (learned method) instead of one
             gray-axis curve.
-        dequantize: remove 8-bit banding in smooth regions while linearizing.
+        dequantize: remove 8-bit banding in smooth regions while linearizing, for images of at
+            most ``dequantize_max_pixels`` pixels (0: any size). Above 16 MP it is skipped by
+            default: it is more than half of the run time of an 8K panorama (27 of 48 s) for a
+            small gain (banding error on smooth regions 0.287 -> 0.269 code values).
         mask_threshold: LDR value where the soft saturation mask starts.
         expansion_gain: classical highlight boost where the expand map is 1.
         energy: ``"auto"`` (learned method): after the highlight step, find the clipped light
@@ -71,6 +74,7 @@ class Settings:
     weights_dir: str = ""
     per_channel: bool = False
     dequantize: bool = True
+    dequantize_max_pixels: int = 16_000_000
     mask_threshold: float = 0.95
     expansion_gain: float = 4.0
     energy: str = "auto"
@@ -221,7 +225,9 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
 
 def linearize(ldr: np.ndarray, inv: crf.InverseCRF, settings: Settings = Settings()) -> tuple[np.ndarray, np.ndarray]:
     """Undo the curve (after dequantization). Returns linear ``HxWx3`` and the soft mask ``HxW``."""
-    src = dequantize(ldr) if settings.dequantize else ldr
+    h, w = ldr.shape[:2]
+    limit = int(settings.dequantize_max_pixels)
+    src = dequantize(ldr) if settings.dequantize and (limit <= 0 or h * w <= limit) else ldr
     return crf.linearize(src, inv), soft_saturation_mask(ldr, settings.mask_threshold)
 
 

@@ -49,7 +49,8 @@ s = lap("decode", s)
 settings = pipeline.Settings()
 inv = pipeline.estimate_crf(ldr, settings)
 s = lap("curve", s)
-deq = dequantize(ldr)
+limit = settings.dequantize_max_pixels
+deq = dequantize(ldr) if settings.dequantize and (limit <= 0 or ldr.shape[0] * ldr.shape[1] <= limit) else ldr
 s = lap("dequantize", s)
 linear = crf.linearize(deq, inv)
 del deq

@@ -54,3 +54,19 @@ def test_dequantize_leaves_texture_exactly_alone():
     rng = np.random.default_rng(11)
     texture = np.round(rng.uniform(0.3, 0.6, (40, 40, 3)) * 255) / 255  # steps of many codes
     np.testing.assert_array_equal(dequantize(texture.astype(np.float32)), texture.astype(np.float32))
+
+
+def test_pipeline_dequantizes_only_up_to_its_size_limit():
+    from ldr2hdr.inference import crf, pipeline
+
+    ramp = np.round(np.linspace(0.2, 0.3, 64, dtype=np.float32) * 255) / 255
+    ldr = np.repeat(np.repeat(ramp[None, :, None], 32, axis=0), 3, axis=2)
+    inv = crf.srgb_inverse()
+    plain = crf.linearize(ldr, inv)
+    smoothed = crf.linearize(dequantize(ldr), inv)
+    assert not np.array_equal(plain, smoothed)
+    for limit, expected in ((32 * 64, smoothed), (32 * 64 - 1, plain), (0, smoothed)):
+        got, _ = pipeline.linearize(ldr, inv, pipeline.Settings(dequantize_max_pixels=limit))
+        np.testing.assert_array_equal(got, expected)
+    got, _ = pipeline.linearize(ldr, inv, pipeline.Settings(dequantize=False, dequantize_max_pixels=0))
+    np.testing.assert_array_equal(got, plain)
