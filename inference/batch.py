@@ -273,8 +273,9 @@ def _restore_linear(img: io.LoadedImage, settings: pipeline.Settings) -> pipelin
     except Ldr2HdrError as exc:
         raise UnsupportedImageError(exc.reason, img.path) from None
 
-def run_batch(step: str, args) -> int:
-    settings = _settings(args, step)
+def inputs_and_output(args) -> tuple[list[Path], Path]:
+    """The input files of ``args.inputs`` and the output folder ``args.output`` (created);
+    raises :class:`Ldr2HdrError` for no inputs or a folder that cannot be made."""
     files = io.list_inputs(args.inputs)
     if not files:
         raise Ldr2HdrError("no input images found")
@@ -283,6 +284,12 @@ def run_batch(step: str, args) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise Ldr2HdrError(f"cannot create the output folder: {exc.strerror}", out) from None
+    return files, out
+
+
+def run_batch(step: str, args) -> int:
+    settings = _settings(args, step)
+    files, out = inputs_and_output(args)
     progress = Progress(len(files), args.quiet)
     rows, failures, seen = [], 0, {}
     interrupted = False

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__, io
-from ..batch import _write_json_atomic
+from ..batch import _write_json_atomic, inputs_and_output
 from ..errors import Ldr2HdrError, OutputExistsError
 from . import sun as sun_mod
 
@@ -79,14 +79,7 @@ def _one(path: Path, out: Path, args) -> str:
 
 
 def run(args) -> int:
-    files = io.list_inputs(args.inputs)
-    if not files:
-        raise Ldr2HdrError("no input images found")
-    out = Path(args.output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise Ldr2HdrError(f"cannot create the output folder: {exc.strerror}", out) from None
+    files, out = inputs_and_output(args)
     failures = 0
     for path in files:
         try:
