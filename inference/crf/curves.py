@@ -204,8 +204,10 @@ def linearize(ldr: np.ndarray, inv: InverseCRF) -> np.ndarray:
         raise ValueError(f"expected HxWx3 or HxW pixels, got shape {ldr.shape}")
     curves = inv.per_channel().astype(np.float32)
     out = np.empty_like(ldr)
-    for c in range(3):
-        out[..., c] = _lookup(ldr[..., c], curves[c])
+    band = 256  # rows at a time: the lookup's temporaries stay small on huge panoramas
+    for r in range(0, ldr.shape[0], band):
+        for c in range(3):
+            out[r:r + band, :, c] = _lookup(ldr[r:r + band, :, c], curves[c])
     return out
 
 
