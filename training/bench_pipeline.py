@@ -104,9 +104,13 @@ def _run_measured(cmd: list[str], env: dict) -> tuple[float, float, str]:
 
 def bench_size(width: int, runs: int, threads: int, work: Path) -> dict:
     src = work / f"pano_{width}.jpg"
-    make_input(width, src)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     py = sys.executable
+    # The input is made in a child process: a child started by this one begins with this
+    # process's resident memory (vfork), and the peak the kernel reports for it would include it.
+    subprocess.run([py, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import bench_pipeline as b; "
+                    "from pathlib import Path; b.make_input(int(sys.argv[2]), Path(sys.argv[3]))",
+                    str(Path(__file__).resolve().parent), str(width), str(src)], check=True, env=env)
     cli = str(Path(py).with_name("ldr2hdr"))
     oiiotool = shutil.which("oiiotool", path=str(Path(py).parent)) or shutil.which("oiiotool")
     floor, e2e, rss, stages = [], [], [], []
