@@ -19,12 +19,17 @@ Steps:
    per channel, so the fill never adds light.
 4. The lamp: direction = the removed light's centroid on the sphere; irradiance per channel
    on a surface facing it = the removed radiance x solid angle x cosine (so at that normal
-   map + lamp equals the map exactly); angular diameter from the radius that holds half the
-   removed light (for a uniform disc that radius is the disc's radius / sqrt 2).
+   map + lamp equals the map exactly); angular diameter from the removed light's mean
+   squared angle about that direction (``r**2 / 2`` for a uniform disc of radius ``r``, less
+   the pixel grid's share).
 5. It is a sun only if it gives at least :data:`MIN_SHARE` of the irradiance on a surface
    facing it, lies above the horizon and is at most :data:`MAX_SUN_ANGLE_DEG` across (the
-   sun is 0.53 deg; a reconstruction spreads it a little); otherwise :attr:`Extraction.sun` is ``None`` and
-   :attr:`Extraction.reason` says why (the measured candidate is kept for reports).
+   sun is 0.53 deg; a reconstruction spreads it a little); otherwise :attr:`Extraction.sun`
+   is ``None`` and :attr:`Extraction.reason` says why (the measured candidate is kept).
+6. A map ldr2hdr reconstructed comes with its list of clipped light sources; when the map
+   alone shows no compact sun, the list's brightest source is the candidate and the light
+   of its clipped blob above the clip level becomes a lamp of the real sun's size (see the
+   ``sources`` argument of :func:`extract_sun`).
 
 Units: radiance in the map's own units; a map in W m^-2 sr^-1 gives the lamp's irradiance
 (Blender's Sun ``strength``) in W m^-2. Directions use :func:`..imaging.equirect_directions`'
