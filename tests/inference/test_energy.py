@@ -10,7 +10,6 @@ import pytest
 
 from ldr2hdr.evaluation.lighting import area_downsample
 from ldr2hdr.inference import pipeline
-from ldr2hdr.inference.imaging import equirect_directions
 from ldr2hdr.inference.errors import WeightsError
 from ldr2hdr.inference.highlights import energy, sources, trees
 
@@ -83,15 +82,12 @@ def test_a_core_source_gets_its_missing_energy_as_a_compact_core_inside_the_blob
         got = found.fill + energy.excess_energy(img, linear, clipped, found)
         np.testing.assert_allclose(got, target, rtol=2e-3)
         np.testing.assert_array_equal(img[~clipped], linear[~clipped])
-    # the core sits where the restored excess's mean direction is (so the irradiance stays), and
-    # holds most of the added energy within 3 pixels of it
+    # the core sits at the deepest part of the clipped blob (the disc's centre, not the
+    # restoration's off-centre peak), and holds most of the added energy within 3 pixels of it
     w = sources.pixel_solid_angle(256, 512, True)
-    dirs = equirect_directions(256, 512)
-    excess = np.where(disc, (hdr - linear)[..., 1], 0.0) * w
-    mean = np.tensordot(excess, dirs, axes=([0, 1], [0, 1]))
-    cy, cx = np.unravel_index(np.argmax(dirs @ mean), (256, 512))
+    cy, cx = 60, 100
     peak = np.unravel_index(np.argmax(out[..., 1]), out.shape[:2])
-    assert abs(peak[0] - cy) <= 1 and abs(peak[1] - cx) <= 1
+    assert abs(peak[0] - cy) <= 2 and abs(peak[1] - cx) <= 2
     near = ((xx - peak[1]) ** 2 + (yy - peak[0]) ** 2 <= 9) & disc
     added = (out - hdr)[..., 1] * w
     assert added[near].sum() > 0.5 * added[disc].sum()
