@@ -52,6 +52,24 @@ def equirect_directions_at(rows: np.ndarray, cols: np.ndarray, height: int, widt
     return np.stack([clat * np.sin(lon), np.sin(lat), -clat * np.cos(lon)], axis=-1)
 
 
+def direction_angles(direction) -> tuple[float, float]:
+    """``(azimuth, elevation)`` in radians of a unit vector in the :func:`equirect_directions`
+    convention: azimuth 0 at the centre column, growing with the column; elevation 0 at the
+    horizon, pi/2 at the zenith."""
+    x, y, z = (float(c) for c in direction)
+    return np.arctan2(x, -z).item(), np.arcsin(min(1.0, max(-1.0, y))).item()
+
+
+def blender_world_direction(direction) -> tuple[float, float, float]:
+    """A direction of an equirect map (:func:`equirect_directions` convention) in Blender's
+    world axes, as its Environment Texture shows the map (no mapping rotation): the centre
+    column along +X, the column at 3/4 of the width along -Y, the top row along +Z; a
+    rotation, no mirroring (checked by Cycles renders in ``tests/blender/test_extract_sun.py``
+    and ``tests/render/test_relight.py``)."""
+    x, y, z = (float(c) for c in direction)
+    return (-z, -x, y)
+
+
 def to_nchw(a: np.ndarray) -> torch.Tensor:
     """``HxWxC`` -> ``(1, C, H, W)`` or ``HxW`` -> ``(1, 1, H, W)``, float32 (shares memory when it can)."""
     import torch

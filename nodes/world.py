@@ -15,6 +15,8 @@ import math
 
 import bpy
 
+from ..inference.imaging import blender_world_direction
+
 WORLD_NAME = "ldr2hdr World"
 NODE_NAMES = {
     "coords": "ldr2hdr Coordinates",
@@ -144,14 +146,8 @@ _ROTATION_PATH = f'node_tree.nodes["{NODE_NAMES["mapping"]}"].inputs["Rotation"]
 _STRENGTH_PATH = f'node_tree.nodes["{NODE_NAMES["background"]}"].inputs["Strength"].default_value'
 
 
-def map_direction_to_world(direction):
-    """A direction of the map (``inference.imaging.equirect_directions``: +Y up, the image's
-    centre column along -Z, longitude growing with the column) in Blender world axes, as the
-    Environment Texture maps it at rotation 0: the centre column looks along +X, the column
-    at 3/4 of the width along -Y, the top row at +Z (checked by rendering, see
-    ``tests/blender/test_extract_sun.py``)."""
-    x, y, z = (float(c) for c in direction)
-    return (-z, -x, y)
+#: A map direction in Blender world axes at Mapping rotation 0 (one definition, bpy-free).
+map_direction_to_world = blender_world_direction
 
 
 def sun_lamp(scene):

@@ -39,6 +39,7 @@ except ImportError:  # reported by main(); `ldr2hdr relight` checks before start
 
 from ..inference import io
 from ..inference.errors import Ldr2HdrError, OutputExistsError
+from ..inference.imaging import blender_world_direction
 from ..inference.lighting import relight_command, sun as sun_mod
 from ..inference.lighting.command import listed_sources
 from . import stage
@@ -70,11 +71,8 @@ class Lamp:
         return cls(tuple(sun.direction), sun.strength, tuple(sun.color), sun.angle_deg)
 
 
-def map_direction_to_blender(direction) -> tuple[float, float, float]:
-    """A direction of the map (``equirect_directions``: +Y up, centre column along -Z, longitude
-    growing with the column) in Blender's world axes as the Environment Texture shows it."""
-    x, y, z = (float(c) for c in direction)
-    return (-z, -x, y)
+#: A map direction in Blender's world axes as the Environment Texture shows it.
+map_direction_to_blender = blender_world_direction
 
 
 # --------------------------------------------------------------------------- building the scene

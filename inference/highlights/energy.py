@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import WeightsError
 from .. import weights as weights_mod
-from ..imaging import equirect_directions_at, equirect_solid_angle
+from ..imaging import direction_angles, equirect_directions_at, equirect_solid_angle
 from . import sources as srcs
 from . import trees
 
@@ -318,8 +318,7 @@ def describe(sources: srcs.SourceSet, boost: np.ndarray, half: np.ndarray, class
     for i in np.argsort(-(sources.fill * np.exp2(boost))):
         d = tuple(round(float(v), 5) for v in sources.direction[i])
         if sources.panorama:
-            az = math.degrees(math.atan2(d[0], -d[2]))
-            el = math.degrees(math.asin(max(-1.0, min(1.0, d[1]))))
+            az, el = (math.degrees(a) for a in direction_angles(d))
             omega = float(sources.solid_angle[i])
         else:
             az = el = None

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import Ldr2HdrError
 from ..highlights.sources import dilate, label_components
-from ..imaging import REC709_Y, equirect_directions_at, equirect_solid_angle
+from ..imaging import REC709_Y, direction_angles, equirect_directions_at, equirect_solid_angle
 
 SEARCH_WIDTH = 1024
 PEAK_DEG = 3.0  # the most light within this angle marks the candidate
@@ -221,7 +221,7 @@ def _describe(direction: np.ndarray, removed: np.ndarray, omega: np.ndarray, dir
     radius = max(math.sqrt(max(2.0 * (mean_sq - grid), 0.0)), 0.5 * pixel_angle)
     strength = float(irr.max())
     x, y, z = (float(c) for c in direction)
-    lon, lat = math.atan2(x, -z), math.asin(max(-1.0, min(1.0, y)))
+    lon, lat = direction_angles(direction)
     return Sun(direction=(x, y, z), u=(lon + math.pi) / (2 * math.pi), v=(math.pi / 2 - lat) / math.pi,
                elevation_deg=math.degrees(lat), azimuth_deg=math.degrees(lon), angle_deg=math.degrees(2 * radius),
                irradiance_rgb=tuple(float(c) for c in irr), strength=strength,
@@ -357,9 +357,8 @@ def _extract_listed(hdr: np.ndarray, sources: list[dict], min_share: float) -> E
     h, w = hdr.shape[:2]
     fill_level = fill_energy / solid_angle  # mean luminance of the blob at the clip level
     # the window around the listed direction
-    lat = math.asin(max(-1.0, min(1.0, direction[1])))
+    _, lat = direction_angles(direction)
     r0 = min(h - 1, max(0, int((math.pi / 2 - lat) / math.pi * h)))
-    c0 = int((math.atan2(direction[0], -direction[2]) + math.pi) / (2 * math.pi) * w) % w
     half_rows = math.ceil(SOURCE_SEARCH_DEG / 180.0 * h)
     rows = np.arange(max(0, r0 - half_rows), min(h, r0 + half_rows + 1))
     cols, wrap = np.arange(w), True
