@@ -1,8 +1,9 @@
 """Fixtures for tests that run inside Blender through the PyPI ``bpy`` wheel.
 
 Blender reads its user-folder environment variables once, when bpy is first
-imported, so they are pointed at a throw-away folder here, before any test
-module imports bpy, to keep the tests away from the real home directory.
+imported, so they are pointed at a throw-away folder (:mod:`tests.blender_user`,
+shared with ``tests/render``) before any test module imports bpy, to keep the
+tests away from the real home directory.
 
 Each test module starts with ``pytest.importorskip("bpy")``, so the folder is
 skipped when bpy cannot be imported. That skip cannot live here: pytest turns a
@@ -10,26 +11,14 @@ skip raised while importing a conftest named on the command line (as in
 ``pytest tests/blender``) into a crash instead of a skip.
 """
 
-import atexit
 import importlib.util
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-_USER_RESOURCES = Path(tempfile.mkdtemp(prefix="ldr2hdr-blender-user-"))
-atexit.register(shutil.rmtree, _USER_RESOURCES, ignore_errors=True)
-# BLENDER_USER_RESOURCES alone covers 4.2+; the specific folders are set too so
-# an older or newer Blender that only honours those still stays in the sandbox.
-os.environ["BLENDER_USER_RESOURCES"] = str(_USER_RESOURCES)
-os.environ["BLENDER_USER_CONFIG"] = str(_USER_RESOURCES / "config")
-os.environ["BLENDER_USER_SCRIPTS"] = str(_USER_RESOURCES / "scripts")
-os.environ["BLENDER_USER_DATAFILES"] = str(_USER_RESOURCES / "datafiles")
-os.environ["BLENDER_USER_EXTENSIONS"] = str(_USER_RESOURCES / "extensions")
+from tests.blender_user import FOLDER as _USER_RESOURCES  # sets Blender's user-folder variables
 
 _SOURCE_DIR = Path(__file__).resolve().parents[2]
 
