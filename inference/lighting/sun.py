@@ -207,8 +207,9 @@ def _fill_from_surroundings(values: np.ndarray, region: np.ndarray, dirs: np.nda
     return out
 
 
-def _describe(direction: np.ndarray, removed: np.ndarray, omega: np.ndarray, dirs: np.ndarray, share: float,
-              pixel_angle: float) -> Sun:
+def _describe(direction: np.ndarray, removed: np.ndarray, omega: np.ndarray, dirs: np.ndarray,
+               pixel_angle: float) -> Sun:
+    """The lamp's measurements of ``removed`` about ``direction`` (share 0: :func:`_measure` sets it)."""
     cos_d = np.clip(dirs @ direction, -1.0, 1.0)
     irr = (removed * (omega * np.maximum(cos_d, 0.0))[..., None]).reshape(-1, 3).sum(axis=0)
     weight = (removed @ LUMA * omega).ravel()
@@ -225,8 +226,39 @@ def _describe(direction: np.ndarray, removed: np.ndarray, omega: np.ndarray, dir
     return Sun(direction=(x, y, z), u=(lon + math.pi) / (2 * math.pi), v=(math.pi / 2 - lat) / math.pi,
                elevation_deg=math.degrees(lat), azimuth_deg=math.degrees(lon), angle_deg=math.degrees(2 * radius),
                irradiance_rgb=tuple(float(c) for c in irr), strength=strength,
-               color=tuple(float(c / strength) if strength > 0 else 0.0 for c in irr), share=share,
+               color=tuple(float(c / strength) if strength > 0 else 0.0 for c in irr), share=0.0,
                pixels=int((removed.max(axis=-1) > 0).sum()))
+
+
+def _measure(removed: np.ndarray, omega: np.ndarray, dirs: np.ndarray, coarse: np.ndarray, pixel_angle: float,
+             angle_deg: float | None = None) -> Sun | None:
+    """The lamp that holds ``removed`` (the light taken out of a window of the map, whose pixel
+    solid angles and directions are ``omega`` and ``dirs``), with its share of the light facing
+    it measured on the whole map's ``coarse`` luminance; None when nothing was removed.
+    ``angle_deg`` replaces the measured angular diameter."""
+    centroid = ((removed @ LUMA * omega)[..., None] * dirs).reshape(-1, 3).sum(axis=0)
+    norm = float(np.linalg.norm(centroid))
+    if norm == 0.0:
+        return None
+    direction = centroid / norm
+    hc, wc = coarse.shape
+    cdirs = equirect_directions_at(np.arange(hc)[:, None], np.arange(wc)[None, :], hc, wc)
+    total = float((coarse * equirect_solid_angle(hc, wc) * np.maximum(cdirs @ direction, 0.0)).sum())
+    sun = _describe(direction, removed, omega, dirs, pixel_angle)
+    share = float(np.dot(sun.irradiance_rgb, LUMA) / total) if total > 0 else 0.0
+    changes = {"share": min(share, 1.0)} if angle_deg is None else {"share": min(share, 1.0), "angle_deg": angle_deg}
+    return Sun(**{**asdict(sun), **changes})
+
+
+def _refused(sun: Sun, what: str, min_share: float) -> Extraction | None:
+    """The no-sun answer for a candidate below the horizon or with too small a share (None
+    when it passes both); ``what`` names the candidate in the reason."""
+    if sun.elevation_deg < MIN_ELEVATION_DEG:
+        return Extraction(None, f"{what} is below the horizon ({sun.elevation_deg:.1f} deg): no sun", None, sun)
+    if sun.share < min_share:
+        return Extraction(None, f"{what} gives only {100 * sun.share:.0f} % of the light on a surface facing it "
+                                f"(a sun gives at least {100 * min_share:.0f} %): no sun", None, sun)
+    return None
 
 
 def lamp_irradiance(sun: Sun, normals: np.ndarray, samples: int = 512) -> np.ndarray:
@@ -272,20 +304,22 @@ def extract_sun(hdr: np.ndarray, *, min_share: float = MIN_SHARE, max_angle_deg:
     Raises:
         Ldr2HdrError: not an HxWx3 2:1 map, or values that are not finite.
     """
-    found = _extract_compact(_check_map(hdr), min_share, max_angle_deg)
+    hdr = _check_map(hdr)
+    coarse, f = _coarse_luminance(hdr)
+    if not np.all(np.isfinite(coarse)):
+        raise Ldr2HdrError("the map has values that are not finite (NaN or infinity)")
+    found = _extract_compact(hdr, coarse, f, min_share, max_angle_deg)
     if found.sun is None and sources:
-        listed = _extract_listed(np.asarray(hdr)[..., :3], sources, min_share)
+        listed = _extract_listed(hdr, coarse, sources, min_share)
         if listed is not None and (listed.sun is not None or found.candidate is None):
             return listed
     return found
 
 
-def _extract_compact(hdr: np.ndarray, min_share: float, max_angle_deg: float) -> Extraction:
-    """:func:`extract_sun` on the map alone."""
+def _extract_compact(hdr: np.ndarray, coarse: np.ndarray, f: int, min_share: float,
+                     max_angle_deg: float) -> Extraction:
+    """:func:`extract_sun` on the map alone (``coarse``: its luminance in ``f x f`` blocks)."""
     h, w = hdr.shape[:2]
-    coarse, f = _coarse_luminance(hdr)
-    if not np.all(np.isfinite(coarse)):
-        raise Ldr2HdrError("the map has values that are not finite (NaN or infinity)")
     rc, cc = _energy_peak(coarse)
     block = np.asarray(hdr[rc * f:(rc + 1) * f, cc * f:(cc + 1) * f], np.float64) @ LUMA
     br, bc = np.unravel_index(int(np.argmax(block)), block.shape)
@@ -310,24 +344,12 @@ def _extract_compact(hdr: np.ndarray, min_share: float, max_angle_deg: float) ->
     region = dilate(region, GROW_PX, wrap)
     fill = _fill_from_surroundings(values, region, dirs, wrap)
     removed = np.where(region[..., None], np.maximum(values - fill, 0.0), 0.0)
-    centroid = ((removed @ LUMA * omega)[..., None] * dirs).reshape(-1, 3).sum(axis=0)
-    norm = float(np.linalg.norm(centroid))
-    if norm == 0.0:
+    sun = _measure(removed, omega, dirs, coarse, math.pi / h)
+    if sun is None:
         return Extraction(None, "the brightest light does not stand out from its surroundings: no sun", None, None)
-    direction = centroid / norm
-
-    hc, wc = coarse.shape
-    cdirs = equirect_directions_at(np.arange(hc)[:, None], np.arange(wc)[None, :], hc, wc)
-    total = float((coarse * equirect_solid_angle(hc, wc) * np.maximum(cdirs @ direction, 0.0)).sum())
-    sun = _describe(direction, removed, omega, dirs, 0.0, math.pi / h)
-    share = float(np.dot(sun.irradiance_rgb, LUMA) / total) if total > 0 else 0.0
-    sun = Sun(**{**asdict(sun), "share": min(share, 1.0)})
-    if sun.elevation_deg < MIN_ELEVATION_DEG:
-        return Extraction(None, f"the brightest compact light is below the horizon ({sun.elevation_deg:.1f} deg): "
-                                "no sun", None, sun)
-    if sun.share < min_share:
-        return Extraction(None, f"the brightest compact light gives only {100 * sun.share:.0f} % of the light on a "
-                                f"surface facing it (a sun gives at least {100 * min_share:.0f} %): no sun", None, sun)
+    refused = _refused(sun, "the brightest compact light", min_share)
+    if refused is not None:
+        return refused
     if sun.angle_deg > max_angle_deg:
         return Extraction(None, f"the brightest compact light is {sun.angle_deg:.1f} deg across (a softbox, a lamp "
                                 f"shade or a window; a sun is under {max_angle_deg:g} deg): no sun", None, sun)
@@ -338,7 +360,7 @@ def _extract_compact(hdr: np.ndarray, min_share: float, max_angle_deg: float) ->
     return Extraction(sun, reason, out, sun)
 
 
-def _extract_listed(hdr: np.ndarray, sources: list[dict], min_share: float) -> Extraction | None:
+def _extract_listed(hdr: np.ndarray, coarse: np.ndarray, sources: list[dict], min_share: float) -> Extraction | None:
     """The brightest listed source as the sun (None when it is a specular highlight or the
     list is unusable). Its class is not required to be ``sun``: the energy step calls a sun
     over a bright ground a lamp and one it estimates under 2.5 stops over its clip level a sky
@@ -377,23 +399,12 @@ def _extract_listed(hdr: np.ndarray, sources: list[dict], min_share: float) -> E
     ratio = np.where(region, np.maximum(0.0, 1.0 - fill_level / np.maximum(lum, 1e-30)), 0.0)
     removed = values * ratio[..., None]
     omega = np.broadcast_to(equirect_solid_angle(h, w)[rows, :1], lum.shape)
-    centroid = ((removed @ LUMA * omega)[..., None] * dirs).reshape(-1, 3).sum(axis=0)
-    if float(np.linalg.norm(centroid)) == 0.0:
+    sun = _measure(removed, omega, dirs, coarse, math.pi / h, angle_deg=SUN_ANGLE_DEG)
+    if sun is None:
         return None
-    centre = centroid / np.linalg.norm(centroid)
-    coarse, _ = _coarse_luminance(hdr)
-    hc, wc = coarse.shape
-    cdirs = equirect_directions_at(np.arange(hc)[:, None], np.arange(wc)[None, :], hc, wc)
-    total = float((coarse * equirect_solid_angle(hc, wc) * np.maximum(cdirs @ centre, 0.0)).sum())
-    sun = _describe(centre, removed, omega, dirs, 0.0, math.pi / h)
-    share = float(np.dot(sun.irradiance_rgb, LUMA) / total) if total > 0 else 0.0
-    sun = Sun(**{**asdict(sun), "share": min(share, 1.0), "angle_deg": SUN_ANGLE_DEG})
-    if sun.elevation_deg < MIN_ELEVATION_DEG:
-        return Extraction(None, f"the reconstruction's sun is below the horizon ({sun.elevation_deg:.1f} deg): no sun",
-                          None, sun)
-    if sun.share < min_share:
-        return Extraction(None, f"the reconstruction's sun gives only {100 * sun.share:.0f} % of the light on a "
-                                f"surface facing it (a sun gives at least {100 * min_share:.0f} %): no sun", None, sun)
+    refused = _refused(sun, "the reconstruction's sun", min_share)
+    if refused is not None:
+        return refused
     out = np.array(hdr, dtype=np.float32, copy=True)
     out[rows] = (values - removed).astype(np.float32)
     reason = (f"sun at elevation {sun.elevation_deg:.1f} deg, azimuth {sun.azimuth_deg:.1f} deg (the reconstruction's "
