@@ -228,9 +228,9 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
         result = _restore_linear(img, settings)
     else:
         result = pipeline.run(img.pixels, settings, steps=step, exif=img.exif)
-    if settings.scale != "relative" and result.metadata.get("scale_mode") == "relative" and step != "estimate-crf":
-        warnings.append(result.metadata.get("units", "relative scale kept"))
-        logger.warning("%s: %s", path, result.metadata.get("units", "relative scale kept"))
+    for note in result.notes:
+        warnings.append(note)
+        logger.warning("%s: %s", path, note)
     meta = dict(result.metadata, source_file=str(path.resolve()), step=step)
     if step != "estimate-crf":
         meta["inverse_crf"] = json.dumps([round(float(v), 5) for v in result.inverse_crf.gray[::4]])

@@ -100,6 +100,11 @@ class Settings:
         if not (64 <= int(self.tile_size) <= 8192):
             raise Ldr2HdrError(f"tile size must be between 64 and 8192 pixels, got {self.tile_size}")
 
+    def dequantizes(self, height: int, width: int) -> bool:
+        """Whether an image of ``height`` x ``width`` is dequantized (see ``dequantize``)."""
+        limit = int(self.dequantize_max_pixels)
+        return bool(self.dequantize) and (limit <= 0 or height * width <= limit)
+
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
 
@@ -116,6 +121,8 @@ class Result:
     #: The clipped light sources (``energy.Source.to_dict()``), brightest first; energies in
     #: the output's units. Empty when nothing was clipped or the energy step was off.
     sources: list = field(default_factory=list)
+    #: One line per thing the user asked for and did not get (e.g. ``--scale exif`` without EXIF).
+    notes: list = field(default_factory=list)
 
     @property
     def image(self) -> np.ndarray | None:
@@ -228,9 +235,7 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
 
 def linearize(ldr: np.ndarray, inv: crf.InverseCRF, settings: Settings = Settings()) -> tuple[np.ndarray, np.ndarray]:
     """Undo the curve (after dequantization). Returns linear ``HxWx3`` and the soft mask ``HxW``."""
-    h, w = ldr.shape[:2]
-    limit = int(settings.dequantize_max_pixels)
-    src = dequantize(ldr) if settings.dequantize and (limit <= 0 or h * w <= limit) else ldr
+    src = dequantize(ldr) if settings.dequantizes(*ldr.shape[:2]) else ldr
     return crf.linearize(src, inv), soft_saturation_mask(ldr, settings.mask_threshold)
 
 
@@ -248,6 +253,18 @@ def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, se
                                           weights=_weights_file(settings, "highlight_net.safetensors"),
                                           progress=progress)
     return classical.expand_kovaleski_oliveira(linear, ldr, gain=settings.expansion_gain, wrap=wrap)
+
+
+def _output_scale(settings: Settings, ldr: np.ndarray, linear: np.ndarray, exif, meta: dict,
+                  notes: list) -> float:
+    """The output's factor (units x ``2**exposure``); records the units in ``meta`` and, when
+    the requested units could not be had, why in ``notes``."""
+    units, mode, note = output_scale(settings.scale, ldr, linear, exif)
+    if mode != settings.scale:
+        notes.append(note)
+    scale = float(units * 2.0 ** settings.exposure)
+    meta.update(scale_mode=mode, units=note, units_scale=float(units), exposure_scale=scale)
+    return scale
 
 
 def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, settings: Settings = Settings(),
@@ -311,9 +328,7 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     report(0.1, "linearizing")
     linear, mask = linearize(ldr, inv, settings)
     result.mask = mask
-    units, mode, note = output_scale(settings.scale, ldr, linear, exif)
-    scale = np.float32(units * 2.0 ** settings.exposure)
-    meta.update(scale_mode=mode, units=note, units_scale=float(units), exposure_scale=float(scale))
+    scale = np.float32(_output_scale(settings, ldr, linear, exif, meta, result.notes))
     if steps == "linearize":
         result.linear = linear * scale if scale != 1 else linear
         report(1.0, "done")
@@ -348,11 +363,11 @@ def run_on_linear(linear: np.ndarray, inv: crf.InverseCRF, settings: Settings = 
     # linearized image then treats exactly the same pixels as clipped as ``reconstruct`` does.
     ldr = (np.round(ldr * 255.0) / 255.0).astype(np.float32)
     mask = soft_saturation_mask(ldr, settings.mask_threshold)
-    units, mode, note = output_scale(settings.scale, ldr, linear, exif)
-    scale = float(units * 2.0 ** settings.exposure)
+    meta = {"software": f"ldr2hdr {__version__}", "method": settings.method, "crf_method": inv.method}
+    notes: list = []
+    scale = _output_scale(settings, ldr, linear, exif, meta, notes)
     hdr, found = restore_energy(restore_highlights(linear, ldr, mask, settings), linear, ldr, settings, scale)
-    meta = {"software": f"ldr2hdr {__version__}", "method": settings.method, "crf_method": inv.method,
-            "exposure_scale": scale, "scale_mode": mode, "units": note, "units_scale": float(units)}
     if found:
         meta["sources"] = found
-    return Result(inverse_crf=inv, linear=linear, hdr=hdr * np.float32(scale), mask=mask, metadata=meta, sources=found)
+    return Result(inverse_crf=inv, linear=linear, hdr=hdr * np.float32(scale), mask=mask, metadata=meta, sources=found,
+                  notes=notes)

@@ -184,9 +184,7 @@ def run_request(request: Request, progress: ProgressFn | None = None) -> Respons
         _report(progress, 0.1, f"running {request.step}")
         result = pipeline.run(ldr, settings, steps=request.step, exif=exif,
                               progress=lambda f, message: _report(progress, 0.1 + 0.85 * f, message))
-        if settings.scale != "relative" and result.metadata.get("scale_mode") == "relative" \
-                and request.step != "estimate-crf":
-            collector.lines.append(str(result.metadata.get("units")))  # e.g. no EXIF: relative scale kept
+        collector.lines.extend(result.notes)  # e.g. no EXIF: relative scale kept
     finally:
         package_logger.removeHandler(collector)
     _report(progress, 0.95, "done")

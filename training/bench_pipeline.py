@@ -49,8 +49,7 @@ s = lap("decode", s)
 settings = pipeline.Settings()
 inv = pipeline.estimate_crf(ldr, settings)
 s = lap("curve", s)
-limit = settings.dequantize_max_pixels
-deq = dequantize(ldr) if settings.dequantize and (limit <= 0 or ldr.shape[0] * ldr.shape[1] <= limit) else ldr
+deq = dequantize(ldr) if settings.dequantizes(*ldr.shape[:2]) else ldr
 s = lap("dequantize", s)
 linear = crf.linearize(deq, inv)
 del deq
