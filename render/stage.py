@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..inference.crf import linear_to_srgb
+from ..inference.imaging import REC709_Y
+
 RADIUS = 0.5
 DIFFUSE_CENTRE = np.array([-0.65, 0.0, RADIUS])
 GLOSSY_CENTRE = np.array([0.65, 0.0, RADIUS])
@@ -36,7 +39,6 @@ NOTHING, GROUND, DIFFUSE, GLOSSY = 0, 1, 2, 3
 SPHERES = {DIFFUSE: DIFFUSE_CENTRE, GLOSSY: GLOSSY_CENTRE}
 SPHERE_NAMES = {DIFFUSE: "diffuse", GLOSSY: "glossy"}
 
-REC709_Y = np.array([0.2126, 0.7152, 0.0722])
 #: 10-90 % width of the logistic step ``1 / (1 + exp(-x / k))`` is ``2 ln 9 k``.
 LOGISTIC_10_90 = 2.0 * math.log(9.0)
 MIN_SUN_ELEVATION_DEG = 8.0  # below it the shadow's far edge leaves the view
@@ -133,7 +135,7 @@ def interior_mask(obj: int, height: int, width: int) -> np.ndarray:
 
 def luminance(image: np.ndarray) -> np.ndarray:
     """Rec.709 luminance ``HxW`` (float64) of a linear ``HxWx3`` image."""
-    return np.asarray(image, np.float64)[..., :3] @ REC709_Y
+    return np.asarray(image, np.float64)[..., :3] @ REC709_Y.astype(np.float64)
 
 
 def sphere_mean(image: np.ndarray, obj: int = DIFFUSE) -> float:
@@ -297,8 +299,8 @@ def exposure_for(image: np.ndarray) -> float:
 
 def to_display(image: np.ndarray, gain: float) -> np.ndarray:
     """sRGB display values ``HxWx3`` in [0, 1] of a linear image times ``gain`` (clipped)."""
-    v = np.clip(np.nan_to_num(np.asarray(image, np.float64)[..., :3] * gain, nan=0.0, posinf=1.0), 0.0, 1.0)
-    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055).astype(np.float32)
+    v = np.nan_to_num(np.asarray(image, np.float64)[..., :3] * gain, nan=0.0, posinf=1.0)
+    return linear_to_srgb(v).astype(np.float32)
 
 
 def label(panel: np.ndarray, text: str) -> np.ndarray:

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from ..crf import srgb_to_linear
+from ..imaging import luminance
 
 SCALE_MODES = ("relative", "exif", "match-photo")
 METER_K = 12.5
@@ -50,9 +51,8 @@ def match_photo_scale(ldr: np.ndarray, linear: np.ndarray) -> float:
     sel = (m > 0.1) & (m < 0.9)
     if sel.sum() < 16:
         return 1.0
-    weights = np.array([0.2126, 0.7152, 0.0722], np.float32)
-    target = srgb_to_linear(ldr[sel]) @ weights
-    got = np.asarray(linear, np.float32)[sel] @ weights
+    target = luminance(srgb_to_linear(ldr[sel]))
+    got = luminance(np.asarray(linear)[sel])
     ok = (target > 0) & (got > 0)
     if ok.sum() < 16:
         return 1.0
