@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Callable
 
 from . import __version__
 from .batch import add_step_arguments, run_batch
@@ -89,32 +90,49 @@ def run_demo(args) -> int:
         print(f"{label:8s} {p}")
     return 0
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="ldr2hdr: %(levelname)s: %(message)s")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+
+def report_errors(work: Callable[[], int], out_of_memory: str | None = None) -> int:
+    """``work()``'s exit status, with an error the user should see printed as one line (status 2)
+    and Ctrl-C as "interrupted" (130); with ``out_of_memory`` (a file name) running out of memory
+    is one such line too."""
     try:
-        if args.command == "eval":
-            from ..evaluation import harness
-
-            return harness.run_eval(args)
-        if args.command == "demo":
-            return run_demo(args)
-        if args.command == "extract-sun":
-            from .lighting import command as sun_command
-
-            return sun_command.run(args)
-        if args.command == "relight":
-            from .lighting import relight_command
-
-            return relight_command.run(args)
-        return run_batch(args.command, args)
+        return work()
     except Ldr2HdrError as exc:
         print(f"ldr2hdr: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if out_of_memory is None:
+            raise
+        print(f"ldr2hdr: error: {out_of_memory}: out of memory", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ldr2hdr: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="ldr2hdr: %(levelname)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return report_errors(lambda: _run_command(args))
+
+
+def _run_command(args) -> int:
+    if args.command == "eval":
+        from ..evaluation import harness
+
+        return harness.run_eval(args)
+    if args.command == "demo":
+        return run_demo(args)
+    if args.command == "extract-sun":
+        from .lighting import command as sun_command
+
+        return sun_command.run(args)
+    if args.command == "relight":
+        from .lighting import relight_command
+
+        return relight_command.run(args)
+    return run_batch(args.command, args)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ except ImportError:  # reported by main(); `ldr2hdr relight` checks before start
     bpy = None
 
 from ..inference import io
+from ..inference.cli import report_errors
 from ..inference.errors import Ldr2HdrError, OutputExistsError
 from ..inference.imaging import blender_world_direction
 from ..inference.lighting import relight_command, sun as sun_mod
@@ -422,17 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     if bpy is None:
         print(f"ldr2hdr: error: {relight_command.BPY_MISSING}", file=sys.stderr)
         return 2
-    try:
-        return run(args)
-    except Ldr2HdrError as exc:
-        print(f"ldr2hdr: error: {exc}", file=sys.stderr)
-        return 2
-    except MemoryError:
-        print(f"ldr2hdr: error: {args.map}: out of memory", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ldr2hdr: interrupted", file=sys.stderr)
-        return 130
+    return report_errors(lambda: run(args), out_of_memory=args.map)
 
 
 if __name__ == "__main__":
