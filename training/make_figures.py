@@ -49,6 +49,14 @@ def _display(hdr: np.ndarray, stops: float) -> np.ndarray:
     return crf.linear_to_srgb(np.clip(hdr * 2.0 ** stops, 0, 1)).astype(np.float32)
 
 
+def _alignment(pred: np.ndarray, exposed: np.ndarray, ok: np.ndarray) -> float:
+    """The factor that aligns ``pred`` to the truth as the harness does: the median luminance
+    ratio over the pixels ``ok`` (not clipped in the photo)."""
+    yr, yp = luminance(exposed)[ok], luminance(pred)[ok]
+    good = (yr > 0) & (yp > 0)
+    return float(np.exp(np.median(np.log(yr[good]) - np.log(yp[good]))))
+
+
 def before_after(method: str, hdr_name: str, view: str) -> tuple[np.ndarray, crf.InverseCRF]:
     ref = io.read_image(demo.resolve_hdr(hdr_name)).pixels
     display = demo.make_ldr(ref, view)
@@ -56,9 +64,7 @@ def before_after(method: str, hdr_name: str, view: str) -> tuple[np.ndarray, crf
     result = pipeline.run(ldr, pipeline.Settings(method=method))
     exposed = ref * synth.exposure_for_clip_fraction(ref, demo.DEMO_CLIP_FRACTION)
     ok = ldr.max(axis=-1) < 250 / 255
-    yr, yp = luminance(exposed)[ok], luminance(result.hdr)[ok]
-    good = (yr > 0) & (yp > 0)
-    hdr = result.hdr * float(np.exp(np.median(np.log(yr[good]) - np.log(yp[good]))))
+    hdr = result.hdr * _alignment(result.hdr, exposed, ok)
     w = 512
     panels = [
         _label(_area_resize(ldr, w), f"photo: 8-bit JPEG, Blender {view} curve"),
@@ -107,13 +113,10 @@ def relight_figure(method: str, hdr_name: str = "city", view: str = "Filmic", wi
     result = pipeline.run(ldr, pipeline.Settings(method=method, panorama="on"))
     ok = ldr.max(axis=-1) < 250 / 255
 
-    def aligned(m):
-        yr, yp = luminance(exposed)[ok], luminance(m)[ok]
-        good = (yr > 0) & (yp > 0)
-        return (m * float(np.exp(np.median(np.log(yr[good]) - np.log(yp[good]))))).astype(np.float32)
-
-    plain, ours = aligned(crf.srgb_to_linear(ldr)), aligned(result.hdr)
-    scale = float(np.median(ours[ok] / np.maximum(result.hdr[ok], 1e-12)))
+    decoded = crf.srgb_to_linear(ldr)
+    plain = (decoded * _alignment(decoded, exposed, ok)).astype(np.float32)
+    scale = _alignment(result.hdr, exposed, ok)
+    ours = (result.hdr * scale).astype(np.float32)
     listed = [dict(d, energy=d["energy"] * scale, clip_level_energy=d["clip_level_energy"] * scale)
               for d in result.sources]
     ex = sun_mod.extract_sun(ours, sources=listed)
