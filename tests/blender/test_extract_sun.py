@@ -25,6 +25,8 @@ from ldr2hdr.nodes import world as world_nodes  # noqa: E402
 from ldr2hdr.operators import extract_sun as sun_step  # noqa: E402
 from ldr2hdr.operators import images  # noqa: E402
 
+from .operator_helpers import diffuse_sphere_scene  # noqa: E402
+
 H, W = 512, 1024
 SUN_ELEVATION, SUN_AZIMUTH = math.radians(35.0), math.radians(40.0)  # azimuth 0 = the image centre
 SUN_RADIUS_DEG = 1.0
@@ -264,58 +266,13 @@ def test_errors_change_nothing(addon):
 # --------------------------------------------------------------------------- render check
 
 def _render_setup(scene):
-    """A diffuse sphere (albedo 0.8, radius 1) seen by an orthographic camera along +Y."""
-    import bmesh
-
-    for obj in list(scene.objects):
-        if obj.type != "CAMERA" and world_nodes.SUN_AZIMUTH not in obj:
-            bpy.data.objects.remove(obj)
-    mesh = bpy.data.meshes.new("sphere")
-    bm = bmesh.new()
-    bmesh.ops.create_uvsphere(bm, u_segments=64, v_segments=32, radius=1.0)
-    for face in bm.faces:
-        face.smooth = True
-    bm.to_mesh(mesh)
-    bm.free()
-    scene.collection.objects.link(bpy.data.objects.new("sphere", mesh))
-    material = bpy.data.materials.new("diffuse")
-    if bpy.app.version < (5, 0, 0):
-        material.use_nodes = True
-    nodes = material.node_tree.nodes
-    for node in list(nodes):
-        if node.bl_idname != "ShaderNodeOutputMaterial":
-            nodes.remove(node)
-    diffuse = nodes.new("ShaderNodeBsdfDiffuse")
-    diffuse.inputs["Color"].default_value = (ALBEDO, ALBEDO, ALBEDO, 1.0)
-    output = next(n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial")
-    material.node_tree.links.new(diffuse.outputs["BSDF"], output.inputs["Surface"])
-    mesh.materials.append(material)
-
-    camera = scene.camera
-    camera.data.type = "ORTHO"
-    camera.data.ortho_scale = ORTHO_SCALE
-    camera.location = (0.0, -5.0, 0.0)
-    camera.rotation_euler = (math.pi / 2, 0.0, 0.0)
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = SAMPLES
-    scene.cycles.use_adaptive_sampling = False  # it stops early on pixels whose first samples miss a small sun
-    scene.cycles.use_denoising = False
-    scene.cycles.seed = 1
-    scene.render.threads_mode = "FIXED"
-    scene.render.threads = 2
-    scene.render.resolution_x = scene.render.resolution_y = RENDER_SIZE
-    scene.render.resolution_percentage = 100
-    scene.render.film_transparent = True
-    scene.render.use_compositing = False
-    scene.view_settings.view_transform = "Standard"
-    scene.render.image_settings.file_format = "OPEN_EXR"
-    scene.render.image_settings.color_depth = "32"
-    scene.render.image_settings.color_mode = "RGBA"
-    # The world's importance map must resolve the 6 px disc, or Cycles finds the sun mostly by
+    """A diffuse sphere (albedo 0.8, radius 1) seen by an orthographic camera along +Y; our lamp stays."""
+    # Adaptive sampling stops early on pixels whose first samples miss a small sun, and the
+    # world's importance map must resolve the 6 px disc, or Cycles finds the sun mostly by
     # chance (means off by +-10 % at 256 samples with the 1024 px map of a 1024 px image).
-    scene.world.cycles.sampling_method = "MANUAL"
-    scene.world.cycles.sample_map_resolution = 2 * W
+    diffuse_sphere_scene(scene, segments=(64, 32), samples=SAMPLES, size=RENDER_SIZE, camera_distance=5.0,
+                         ortho_scale=ORTHO_SCALE, adaptive_sampling=False, map_resolution=2 * W, albedo=ALBEDO,
+                         keep=lambda obj: world_nodes.SUN_AZIMUTH in obj)
 
 
 def _sphere_normals():

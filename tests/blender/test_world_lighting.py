@@ -20,6 +20,8 @@ from ldr2hdr.inference import crf, io  # noqa: E402
 from ldr2hdr.nodes import world as world_nodes  # noqa: E402
 from ldr2hdr.operators import images  # noqa: E402
 
+from .operator_helpers import diffuse_sphere_scene  # noqa: E402
+
 RENDER_SIZE = 32
 SAMPLES = 16
 
@@ -64,56 +66,10 @@ def test_world_lighting_refuses_without_source(addon):
 
 
 def _scene_with_diffuse_sphere(scene):
-    for obj in list(bpy.data.objects):
-        if obj.type != "CAMERA":
-            bpy.data.objects.remove(obj)
-    mesh = bpy.data.meshes.new("sphere")
-    import bmesh
-
-    bm = bmesh.new()
-    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=1.0)
-    for face in bm.faces:
-        face.smooth = True
-    bm.to_mesh(mesh)
-    bm.free()
-    sphere = bpy.data.objects.new("sphere", mesh)
-    scene.collection.objects.link(sphere)
-    material = bpy.data.materials.new("diffuse")
-    if bpy.app.version < (5, 0, 0):
-        material.use_nodes = True
-    nodes = material.node_tree.nodes
-    for node in list(nodes):
-        if node.bl_idname != "ShaderNodeOutputMaterial":
-            nodes.remove(node)
-    diffuse = nodes.new("ShaderNodeBsdfDiffuse")
-    diffuse.inputs["Color"].default_value = (0.8, 0.8, 0.8, 1.0)
-    output = next(n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial")
-    material.node_tree.links.new(diffuse.outputs["BSDF"], output.inputs["Surface"])
-    mesh.materials.append(material)
-
-    camera = scene.camera
-    camera.location = (0.0, -3.2, 0.0)
-    camera.rotation_euler = (math.pi / 2, 0.0, 0.0)
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = SAMPLES
-    scene.cycles.use_denoising = False
-    scene.cycles.seed = 1
-    scene.render.threads_mode = "FIXED"
-    scene.render.threads = 2
-    scene.render.resolution_x = scene.render.resolution_y = RENDER_SIZE
-    scene.render.resolution_percentage = 100
-    scene.render.film_transparent = True  # the sphere only: the map itself is not compared
-    scene.render.use_compositing = False
-    scene.view_settings.view_transform = "Standard"
-    scene.render.image_settings.file_format = "OPEN_EXR"
-    scene.render.image_settings.color_depth = "32"
-    scene.render.image_settings.color_mode = "RGBA"
-    world = world_nodes.ensure_world(scene)
     # Cycles builds the world's importance map at 1024 px by default: seconds per render on
     # a busy CPU. 128 px still finds the sun of these small maps.
-    world.cycles.sampling_method = "MANUAL"
-    world.cycles.sample_map_resolution = 128
+    diffuse_sphere_scene(scene, segments=(24, 12), samples=SAMPLES, size=RENDER_SIZE, camera_distance=3.2,
+                         map_resolution=128)
 
 
 def _render(scene, path):
