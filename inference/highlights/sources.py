@@ -136,6 +136,7 @@ class SourceSet:
     direction: np.ndarray  # (n, 3) unit vectors (panoramas) or (x, y) image centre in [-1, 1]
     colour: np.ndarray  # (n, 3) mean linear RGB of the source as clipped, luminance 1
     features: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    all_clipped: np.ndarray | None = None  # HxW fraction of each working pixel clipped in all three channels
 
     @property
     def count(self) -> int:
@@ -260,7 +261,8 @@ def find_sources(linear: np.ndarray, ldr: np.ndarray, panorama: bool, clipped: n
         yy, xx = np.meshgrid(np.linspace(-1, 1, hh), np.linspace(-1, 1, ww), indexing="ij")
         d = np.stack([np.bincount(idx, wf * v.reshape(-1), n + 1)[1:] for v in (xx, yy)], 1)
         d = d / np.maximum(omega, 1e-12)[:, None]
-    sources = SourceSet(panorama, (hh, ww), labels, frac, weights, fill, omega, d, col)
+    sources = SourceSet(panorama, (hh, ww), labels, frac, weights, fill, omega, d, col,
+                        all_clipped=np.clip(all3, 0.0, 1.0))
     sources.features = _features(sources, rgb, y_open, any_clip, all3, hh, ww)
     return sources
 

@@ -98,6 +98,31 @@ def test_a_core_source_gets_its_missing_energy_as_a_compact_core_inside_the_blob
     assert np.all(out[disc] >= hdr[disc] - 1e-6)
 
 
+def test_the_core_goes_to_the_part_clipped_in_every_channel():
+    # a wide blue patch of sky clipped in its blue channel only, with a white sun disc near its
+    # upper edge: the core belongs on the white disc, not at the middle of the whole blob
+    h, w = 256, 512
+    yy, xx = np.mgrid[0:h, 0:w]
+    patch = (xx - 200) ** 2 + (yy - 90) ** 2 <= 30 ** 2
+    sun = (xx - 200) ** 2 + (yy - 70) ** 2 <= 5 ** 2
+    linear = np.full((h, w, 3), 0.05, np.float32)
+    linear[patch] = (0.4, 0.6, 1.0)
+    linear[sun] = 1.0
+    ldr = np.where(linear >= 1.0, 1.0, linear ** (1 / 2.2)).astype(np.float32)
+    found = sources.find_sources(linear, ldr, panorama=True)
+    assert found.count == 1
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    target = found.fill * 2.0 ** 8
+    out = energy.rescale_sources(linear.copy(), linear, clipped, found, target, core=np.array([True]))
+    peak = np.unravel_index(np.argmax(out[..., 1]), out.shape[:2])
+    assert sun[peak], f"core at {peak}, the white disc is centred at (70, 200)"
+    # without the per-channel information (the same blob, every channel clipped) it sits lower
+    found.all_clipped = None
+    out = energy.rescale_sources(linear.copy(), linear, clipped, found, target, core=np.array([True]))
+    peak = np.unravel_index(np.argmax(out[..., 1]), out.shape[:2])
+    assert not sun[peak]
+
+
 def test_a_core_is_never_put_on_a_flat_photo():
     linear, ldr, disc = _pano_with_blob(h=100, w=300, cx=150, cy=50, r=10)
     found = sources.find_sources(linear, ldr, panorama=False)
