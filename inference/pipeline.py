@@ -240,10 +240,11 @@ def linearize(ldr: np.ndarray, inv: crf.InverseCRF, settings: Settings = Setting
 
 
 def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, settings: Settings = Settings(),
-                       progress: Callable[[float], None] | None = None) -> np.ndarray:
+                       progress: Callable[[float], None] | None = None, in_place: bool = False) -> np.ndarray:
     """Bring back radiance in clipped regions. Returns float32 ``HxWx3``, never clamped.
 
-    ``progress`` (learned method) is called with the fraction of network tiles done."""
+    ``progress`` (learned method) is called with the fraction of network tiles done;
+    ``in_place``: the learned method may write the result into ``linear`` (large images)."""
     wrap = is_panorama(linear.shape, settings.panorama)
     if settings.method == "learned":
         from .highlights.learned import restore_highlights_learned
@@ -251,7 +252,7 @@ def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, se
         return restore_highlights_learned(linear, mask, panorama=wrap, tile_size=settings.tile_size,
                                           device=_device(settings.device), precision=settings.precision,
                                           weights=_weights_file(settings, "highlight_net.safetensors"),
-                                          progress=progress)
+                                          progress=progress, in_place=in_place)
     return classical.expand_kovaleski_oliveira(linear, ldr, gain=settings.expansion_gain, wrap=wrap)
 
 
@@ -267,17 +268,23 @@ def _output_scale(settings: Settings, ldr: np.ndarray, linear: np.ndarray, exif,
     return scale
 
 
-def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, settings: Settings = Settings(),
-                   scale: float = 1.0) -> tuple[np.ndarray, list[dict]]:
+def energy_runs(settings: Settings) -> bool:
+    """Whether :func:`restore_energy` does anything with these settings."""
+    return settings.energy != "off" and settings.method == "learned"
+
+
+def restore_energy(hdr: np.ndarray, linear: np.ndarray | None, ldr: np.ndarray | None, settings: Settings = Settings(),
+                   scale: float = 1.0, scene=None) -> tuple[np.ndarray, list[dict]]:
     """The energy step (``settings.energy``): rescale each clipped source of ``hdr`` to its
     estimated energy. Returns the image and the source list (energies times ``scale``, the
-    output's exposure)."""
-    if settings.energy == "off" or settings.method != "learned":
+    output's exposure). ``scene``: ``energy.find_clipped`` of ``linear`` and ``ldr``, made
+    before the restoration (then neither is needed here)."""
+    if not energy_runs(settings):
         return hdr, []
     from .highlights import energy
 
-    hdr, found = energy.restore_energy(hdr, linear, ldr, panorama=is_panorama(linear.shape, settings.panorama),
-                                       weights=_weights_file(settings, energy.WEIGHTS_NAME))
+    hdr, found = energy.restore_energy(hdr, linear, ldr, panorama=is_panorama(hdr.shape, settings.panorama),
+                                       weights=_weights_file(settings, energy.WEIGHTS_NAME), scene=scene)
     out = []
     for src in found:
         d = src.to_dict()
@@ -288,7 +295,7 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, setting
 
 
 def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "reconstruct", exif=None,
-        progress: Callable[[float, str], None] | None = None) -> Result:
+        progress: Callable[[float, str], None] | None = None, keep_intermediates: bool = True) -> Result:
     """Run the pipeline up to ``steps`` on one LDR image.
 
     Args:
@@ -299,6 +306,10 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
         exif: optional EXIF info (exposure time, f-number, ISO) recorded in the metadata.
         progress: called as ``progress(fraction, message)`` with a non-decreasing fraction
             in [0, 1] at each stage and after every tile of the highlight network.
+        keep_intermediates: keep the linear image and the mask in the result after the
+            highlights are restored. ``False`` returns only ``hdr``: the energy step's view of
+            the clipped pixels is taken first, the restoration may then write into the linear
+            image, and the mask is freed after it (about 0.9 GB less at 8192x4096).
     """
 
     def report(fraction: float, message: str) -> None:
@@ -334,10 +345,18 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
         report(1.0, "done")
         return result
     report(0.2, "restoring highlights")
-    hdr = restore_highlights(linear, ldr, mask, settings,
+    scene = None
+    if not keep_intermediates and energy_runs(settings):
+        # what the energy step needs of the linear image, so that the restoration may overwrite it
+        from .highlights import energy
+
+        scene = energy.find_clipped(linear, ldr, panorama=is_panorama(linear.shape, settings.panorama))
+    hdr = restore_highlights(linear, ldr, mask, settings, in_place=not keep_intermediates,
                              progress=lambda f: report(0.2 + 0.75 * f, "restoring highlights"))
+    if not keep_intermediates:
+        result.mask = mask = linear = None
     report(0.95, "estimating the energy of the light sources")
-    hdr, result.sources = restore_energy(hdr, linear, ldr, settings, float(scale))
+    hdr, result.sources = restore_energy(hdr, linear, ldr, settings, float(scale), scene=scene)
     if result.sources:
         meta["sources"] = result.sources
     result.linear = linear

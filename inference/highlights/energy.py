@@ -176,16 +176,35 @@ def _label_lookup(sources: srcs.SourceSet, height: int, width: int) -> tuple[np.
     return rowmap, colmap
 
 
+def clipped_values(linear: np.ndarray, clipped: np.ndarray) -> np.ndarray:
+    """``linear`` at the clipped pixels, ``(N, 3)`` float32 in raster order: all that the
+    rescale needs of the linear image, a few percent of it."""
+    parts = [np.asarray(linear[r0:r0 + BAND_ROWS][clipped[r0:r0 + BAND_ROWS]], dtype=np.float32)
+             for r0 in range(0, clipped.shape[0], BAND_ROWS)]
+    return np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+
+
+def _clipped_bands(linear: np.ndarray, clipped: np.ndarray):
+    """``(rows, cols, linear values)`` of the clipped pixels, one row band at a time; ``linear``
+    is the whole HxWx3 image or its :func:`clipped_values`."""
+    start = 0
+    for r0 in range(0, clipped.shape[0], BAND_ROWS):
+        rr, cc = np.nonzero(clipped[r0:r0 + BAND_ROWS])  # only the clipped pixels: a few percent of the image
+        if not len(rr):
+            continue
+        rows = r0 + rr
+        lin = linear[rows, cc] if linear.ndim == 3 else linear[start:start + len(rr)]
+        start += len(rr)
+        yield rows, cc, lin
+
+
 def excess_energy(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, sources: srcs.SourceSet) -> np.ndarray:
-    """Per source, the energy that ``hdr`` holds above ``linear`` in its clipped pixels, (n,)."""
+    """Per source, the energy that ``hdr`` holds above ``linear`` (HxWx3, or its
+    :func:`clipped_values`) in its clipped pixels, (n,)."""
     y = np.zeros(clipped.shape, dtype=np.float32)
     luma = srcs.LUMA.astype(np.float32)
-    for r0 in range(0, clipped.shape[0], BAND_ROWS):
-        r1 = min(clipped.shape[0], r0 + BAND_ROWS)
-        rr, cc = np.nonzero(clipped[r0:r1])  # only the clipped pixels: a few percent of the image
-        if len(rr):
-            d = (hdr[r0 + rr, cc] - linear[r0 + rr, cc]) @ luma
-            y[r0 + rr, cc] = np.maximum(d, 0.0)
+    for rows, cc, lin in _clipped_bands(linear, clipped):
+        y[rows, cc] = np.maximum((hdr[rows, cc] - lin) @ luma, 0.0)
     return srcs.source_energy(sources, y)
 
 
@@ -195,7 +214,7 @@ def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, so
 
     Args:
         hdr: float32 HxWx3 restored image (changed in place and returned).
-        linear: float32 HxWx3 linearized input (the clip-level fill).
+        linear: float32 HxWx3 linearized input (the clip-level fill), or its :func:`clipped_values`.
         clipped: HxW bool, the clipped pixels (``sources`` was found from them).
         sources: the sources (working resolution).
         target: (n,) energy each source must hold (clip-level fill included). A target below
@@ -226,14 +245,8 @@ def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, so
     h, w = clipped.shape
     rowmap, colmap = _label_lookup(sources, h, w)
     core_pixels = []  # (rows, cols, labels) of the core sources' pixels
-    for r0 in range(0, h, BAND_ROWS):
-        r1 = min(h, r0 + BAND_ROWS)
-        rr, cc = np.nonzero(clipped[r0:r1])  # only the clipped pixels change
-        if not len(rr):
-            continue
-        rows = r0 + rr
+    for rows, cc, lin in _clipped_bands(linear, clipped):  # only the clipped pixels change
         lab = sources.labels[rowmap[rows], colmap[cc]]
-        lin = linear[rows, cc]
         extra = np.maximum(hdr[rows, cc] - lin, 0.0)
         new = lin + gain_lut[lab][:, None] * extra + flat_lut[lab][:, None] * lin
         hdr[rows, cc] = np.where((lab > 0)[:, None], new, hdr[rows, cc])
@@ -342,27 +355,47 @@ def describe(sources: srcs.SourceSet, boost: np.ndarray, half: np.ndarray, class
     return out
 
 
-def restore_energy(hdr: np.ndarray, linear: np.ndarray, ldr: np.ndarray, *, panorama: bool,
-                   weights: str | Path | EnergyModel | None = None) -> tuple[np.ndarray, list[Source]]:
+@dataclass
+class ClippedScene:
+    """What the energy step needs of the image before the highlights are restored: the
+    clipped pixels, their sources and their linear values (:func:`clipped_values`). With it
+    the restoration may overwrite the linear image (``pipeline.run(keep_intermediates=False)``)."""
+
+    clipped: np.ndarray  # HxW bool
+    sources: srcs.SourceSet
+    linear: np.ndarray  # (N, 3) float32
+
+
+def find_clipped(linear: np.ndarray, ldr: np.ndarray, *, panorama: bool) -> ClippedScene:
+    """The :class:`ClippedScene` of a linearized image and its encoded input."""
+    clipped = srcs.clipped_pixels(ldr)
+    return ClippedScene(clipped, srcs.find_sources(linear, ldr, panorama, clipped), clipped_values(linear, clipped))
+
+
+def restore_energy(hdr: np.ndarray, linear: np.ndarray | None, ldr: np.ndarray | None, *, panorama: bool,
+                   weights: str | Path | EnergyModel | None = None,
+                   scene: ClippedScene | None = None) -> tuple[np.ndarray, list[Source]]:
     """Find the clipped sources of ``ldr``, estimate their energy and rescale ``hdr`` to it.
 
     Args:
         hdr: float32 HxWx3 restoration of ``linear`` (network or classical); changed in place.
-        linear: float32 HxWx3 linearized input (clip level about 1).
-        ldr: HxWx3 encoded input in [0, 1] (decides which pixels are clipped).
+        linear: float32 HxWx3 linearized input (clip level about 1); unused with ``scene``.
+        ldr: HxWx3 encoded input in [0, 1] (decides which pixels are clipped); unused with ``scene``.
         panorama: 360 equirectangular (wrap-around, solid-angle weights) or a flat photo.
         weights: the estimator file (sha256-checked), a loaded :class:`EnergyModel`, or None
             for ``weights/energy_trees.safetensors``.
+        scene: :func:`find_clipped` of ``linear`` and ``ldr``, made before ``hdr`` was.
 
     Returns:
         ``(hdr, sources)``: the rescaled image (unclipped pixels unchanged) and the list of
         sources, brightest first (empty when nothing is clipped).
     """
     model = weights if isinstance(weights, EnergyModel) else load_model(weights)
-    clipped = srcs.clipped_pixels(ldr)
-    sources = srcs.find_sources(linear, ldr, panorama, clipped)
+    if scene is None:
+        scene = find_clipped(linear, ldr, panorama=panorama)
+    sources = scene.sources
     if sources.count == 0:
         return hdr, []
     boost, half = model.predict(sources.features)
-    rescale_sources(hdr, linear, clipped, sources, sources.fill * np.exp2(boost), core=boost >= HOT_STOPS)
+    rescale_sources(hdr, scene.linear, scene.clipped, sources, sources.fill * np.exp2(boost), core=boost >= HOT_STOPS)
     return hdr, describe(sources, boost, half, classify(sources, boost))

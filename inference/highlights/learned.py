@@ -143,7 +143,8 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
                                device: str = "cpu", weights: str | Path | HighlightNet | None = None,
                                overlap: int = 64, max_side: int | None = 2048, min_side: int | None = MIN_SIDE,
                                precision: str = "auto",
-                               progress: Callable[[float], None] | None = None) -> np.ndarray:
+                               progress: Callable[[float], None] | None = None,
+                               in_place: bool = False) -> np.ndarray:
     """Bring back the radiance of clipped regions with the learned network.
 
     Args:
@@ -169,6 +170,10 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
         precision: the network's arithmetic: ``float32``, ``float16``/``bfloat16`` (autocast;
             the blend stays float32), or ``auto`` (half precision on CUDA, float32 on CPU).
         progress: called with the fraction of tiles done (0..1) after every tile.
+        in_place: the caller no longer needs ``linear``: when the network runs at a fraction of
+            the size (the long side over ``max_side``), the result is written into ``linear``
+            (band by band, each band read before it is written) instead of a new array, which
+            saves a whole image (0.4 GB at 8192x4096). Smaller images get a new array anyway.
 
     Returns:
         float32 ``HxWx3`` HDR, relative radiance on the input's scale, never clamped;
@@ -185,7 +190,7 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
     if not (64 <= int(tile_size) <= 8192):
         raise Ldr2HdrError(f"tile size must be between 64 and 8192 pixels, got {tile_size}")
     if not mask.any():
-        return linear.copy()
+        return linear if in_place else linear.copy()
     h, w = mask.shape
     u = math.ceil(min_side / max(h, w)) if min_side and max(h, w) < min_side else 1
     if u > 1:
@@ -207,7 +212,8 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
     work_lin, work_mask = (linear, mask) if f == 1 else _area_downsample(linear, mask, f)
     lin_t = torch.from_numpy(work_lin).permute(2, 0, 1)[None]   # a view, no copy
     mask_t = torch.from_numpy(work_mask)[None, None]
-    out = np.empty_like(linear)
+    # f == 1: the network writes its log-increase into ``out`` while the blend still reads ``linear``
+    out = linear if in_place and f > 1 and linear.flags.writeable else np.empty_like(linear)
     delta = out if f == 1 else np.empty_like(work_lin)
     from ..kernels import autocast_context
 
