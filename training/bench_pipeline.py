@@ -1,6 +1,7 @@
 """End-to-end speed and memory of the whole pipeline, stage by stage, against the IO floor.
 
     python training/bench_pipeline.py [--sizes 1024,4096,8192] [--runs 3] [--threads 2]
+    python training/bench_pipeline.py --batch 40 [--runs 3]     # throughput of one batch command
 
 For each width W (panoramas W x W/2) the script makes its own input: a deterministic 8-bit
 JPEG (quality 90) of a smooth sky with texture, a clipped sun and a few clipped lamps. Then, each
@@ -13,6 +14,11 @@ in a fresh process (so torch and the package are imported every time, as a user'
 * the IO floor: ``oiiotool IN.jpg -d half -o FLOOR.exr`` (decode + encode, nothing else).
 
 Median of ``--runs`` runs per size; prints a Markdown table (and ``--json`` writes the numbers).
+
+``--batch N``: instead, N inputs of the held-out kind in one folder (two thirds 1024x512
+panoramas, one third 768x512 photos cut from them, each with its own sky and lights) and one
+``ldr2hdr reconstruct FOLDER -o OUT`` (torch imported once): wall time, input megapixels per
+second and peak memory.
 Run on a quiet machine: the numbers are wall-clock.
 """
 
@@ -65,12 +71,14 @@ print("STAGES " + json.dumps(t))
 """
 
 
-def make_input(width: int, path: Path) -> None:
-    """A deterministic panorama JPEG: sky gradient, ground texture, a clipped sun and lamps."""
+def make_input(width: int, path: Path, seed: int | None = None, crop: int | None = None) -> None:
+    """A deterministic panorama JPEG: sky gradient, ground texture, a clipped sun and lamps
+    (``seed`` moves them; ``crop``: keep only the first ``crop`` columns, a flat photo)."""
     from ldr2hdr.inference import io
 
     h, w = width // 2, width
-    rng = np.random.default_rng(width)
+    rng = np.random.default_rng(width if seed is None else [width, seed])
+    shift = rng.uniform(-0.15, 0.15, 2) if seed is not None else np.zeros(2)
     out = np.empty((h, w, 3), np.float32)
     cols = np.arange(w, dtype=np.float32) / w
     for r0 in range(0, h, 512):  # in row bands, so a 16K input does not need 10 GB here
@@ -81,10 +89,10 @@ def make_input(width: int, path: Path) -> None:
         v = np.where(y < 0.5, sky, ground)
         band = np.stack([v * 0.85, v * 0.95, v * 1.05], -1)
         for cy, cx, rad in ((0.3, 0.6, 0.03), (0.55, 0.2, 0.006), (0.58, 0.35, 0.004), (0.62, 0.8, 0.005)):
-            d2 = ((y - cy) * 2.0) ** 2 + (cols[None, :] - cx) ** 2
+            d2 = ((y - cy - 0.3 * shift[0]) * 2.0) ** 2 + (cols[None, :] - cx - shift[1]) ** 2
             band += (2.5 * np.exp(-d2 / (2 * rad * rad)))[..., None]
         out[r0:r1] = np.clip(band, 0.0, 1.0) ** (1 / 2.2)
-    io.write_jpeg(path, out, quality=90)
+    io.write_jpeg(path, out if crop is None else np.ascontiguousarray(out[:, :crop]), quality=90)
 
 
 def _run_measured(cmd: list[str], env: dict) -> tuple[float, float, str]:
@@ -132,13 +140,50 @@ def bench_size(width: int, runs: int, threads: int, work: Path) -> dict:
     return row
 
 
+def bench_batch(count: int, runs: int, threads: int, work: Path) -> dict:
+    """One ``ldr2hdr reconstruct FOLDER`` over ``count`` held-out-style inputs."""
+    folder = work / "batch"
+    folder.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    py = sys.executable
+    subprocess.run([py, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import bench_pipeline as b; "
+                    "from pathlib import Path; n = int(sys.argv[2]); d = Path(sys.argv[3])\n"
+                    "for i in range(n): b.make_input(1024, d / f'in_{i:03d}.jpg', seed=i, crop=768 if i % 3 == 2 else None)",
+                    str(Path(__file__).resolve().parent), str(count), str(folder)], check=True, env=env)
+    from ldr2hdr.inference import io
+
+    mp = sum(io.probe_image(p)[0] * io.probe_image(p)[1] for p in folder.iterdir()) / 1e6
+    cli = str(Path(py).with_name("ldr2hdr"))
+    walls, rss = [], []
+    for i in range(runs):
+        out = work / f"batch_out_{i}"
+        wall, peak, _ = _run_measured([cli, "reconstruct", str(folder), "-o", str(out), "-q", "--overwrite"], env)
+        walls.append(wall)
+        rss.append(peak)
+        shutil.rmtree(out, ignore_errors=True)
+    wall = float(np.median(walls))
+    return {"inputs": count, "megapixels": mp, "wall_s": wall, "mp_per_s": mp / wall, "s_per_input": wall / count,
+            "peak_gb": float(np.median(rss))}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1024,4096,8192", help="panorama widths, comma-separated")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the numbers to this file")
+    ap.add_argument("--batch", type=int, default=0, metavar="N",
+                    help="instead: throughput of one reconstruct command over N held-out-style inputs")
     args = ap.parse_args(argv)
+    if args.batch:
+        with tempfile.TemporaryDirectory(prefix="ldr2hdr-bench-") as tmp:
+            row = bench_batch(args.batch, args.runs, args.threads, Path(tmp))
+        print("| inputs | megapixels | wall (s) | MP/s | s per input | peak |\n|---|---|---|---|---|---|")
+        print(f"| {row['inputs']} | {row['megapixels']:.1f} | {row['wall_s']:.1f} | {row['mp_per_s']:.2f} | "
+              f"{row['s_per_input']:.2f} | {row['peak_gb']:.2f} GB |")
+        if args.json:
+            Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
+        return 0
     rows = []
     with tempfile.TemporaryDirectory(prefix="ldr2hdr-bench-") as tmp:
         for width in (int(s) for s in args.sizes.split(",")):
