@@ -100,6 +100,7 @@ def arrays(data: dict) -> dict:
     d["y"] = np.log2(np.maximum(d["E"], 1e-12) / d["fill"])
     d["offset"] = -d["X"][:, sources.FEATURE_NAMES.index("log2_fill_over_unclipped")]
     d["share"] = d["fill"] / np.array([im["fill_total"] for im in ims])[d["img"]]
+    d["share_true"] = d["E"] / np.array([im["e_clip_true"] for im in ims])[d["img"]]
     return d
 
 
@@ -134,10 +135,21 @@ def budget_const(d: dict, c: float) -> np.ndarray:
     return np.log2(alpha[d["img"]])
 
 
+def source_weights(d: dict, how: str) -> np.ndarray:
+    """Per-source fit weights: its share of the photo's clip-level energy (``fill``), of its true
+    clipped energy (``true``: the share that source's error has in the photo's energy error), or
+    the geometric mean of the two (``geo``)."""
+    if how == "fill":
+        return d["share"]
+    if how == "true":
+        return d["share_true"]
+    return np.sqrt(d["share"] * d["share_true"])
+
+
 def fit_parts(d: dict, idx: np.ndarray, seed: int, quantiles: bool = True) -> dict:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    X, w = d["X"][idx], d["share"][idx]
+    X, w = d["X"][idx], d["weight"][idx]
     parts = {}
     specs = [("mean_fill", d["y"], dict(loss="absolute_error")), ("mean_open", d["y"] - d["offset"], dict(loss="absolute_error"))]
     if quantiles:
@@ -224,6 +236,9 @@ def main(argv=None) -> int:
     ap.add_argument("--per-render", type=int, default=6, help="simulated photos per rendered panorama")
     ap.add_argument("--render-weight", type=float, default=1.0,
                     help="weight of a rendered photo's sources against a real photo's in the fit")
+    ap.add_argument("--weight", choices=("fill", "true", "geo"), default="fill",
+                    help="weight of a source in the fit: its share of the photo's clip-level energy, of its true "
+                         "clipped energy, or the geometric mean")
     ap.add_argument("--build-shard", type=int, default=None, metavar="I",
                     help="only build (and cache) part I of the pipeline examples, then exit: run one process per "
                          "part to use every core")
@@ -251,7 +266,7 @@ def main(argv=None) -> int:
                                                files, args.per_render, args.seed + 3, False))]
     train = arrays(merge(clean, *extra, *renders))
     rendered = np.char.startswith(train["names"].astype(str), "render_")
-    train["share"] = np.where(rendered, args.render_weight, 1.0) * train["share"]
+    train["weight"] = np.where(rendered, args.render_weight, 1.0) * source_weights(train, args.weight)
     real = np.nonzero(~rendered)[0]
     held = arrays(load_or_build(cache / f"eval_seed{args.seed + 1}_per{args.eval_per_reference}.npy",
                                 split.eval_files(include_studio_lights=False), args.eval_per_reference, args.seed + 1, True))
