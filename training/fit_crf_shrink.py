@@ -101,6 +101,15 @@ def fit(d_est: np.ndarray, est: np.ndarray, true: np.ndarray, srgb: np.ndarray) 
     return np.round(weights_of(best.x), 4)
 
 
+def fit_expected(d: np.ndarray, err: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
+    """Expected RMSE at :data:`shrink.KNOTS`: least squares of ``err`` on the same piecewise-linear
+    interpolation in ``log2 d`` that :func:`shrink.weight` uses, non-negative."""
+    eye = np.eye(len(shrink.KNOTS))
+    basis = np.stack([shrink.weight(d, eye[k]) for k in range(len(shrink.KNOTS))], axis=1)
+    a = basis.T @ basis + ridge * eye
+    return np.round(np.maximum(np.linalg.solve(a, basis.T @ err), 0.0), 4)
+
+
 def summary(est: np.ndarray, true: np.ndarray, family: np.ndarray) -> dict:
     e = rmse(est, true)
     out = {"all": round(float(e.mean()), 4)}
@@ -134,24 +143,38 @@ def main(argv=None) -> int:
     srgb = crf.srgb_inverse().curves[0]
     d = rmse(est, srgb)
     oof = np.zeros_like(est)
+    oof_conf = np.zeros(len(est))
     for tr, te in GroupKFold(5).split(est, groups=names):
         wk = fit(d[tr], est[tr], true[tr], srgb)
         oof[te] = srgb + shrink.weight(d[te], wk)[:, None] * (est[te] - srgb)
+        shipped_tr = srgb + shrink.weight(d[tr], wk)[:, None] * (est[tr] - srgb)
+        ek = fit_expected(d[tr], rmse(shipped_tr, true[tr]))
+        oof_conf[te] = [shrink.confidence(float(x), ek, float(c)) for x, c in zip(d[te], data["confidence"][te])]
     srgb_all = np.repeat(srgb[None], len(est), axis=0)
     cv = {"network": summary(est, true, family), "srgb": summary(srgb_all, true, family),
           "shrunk": summary(oof, true, family)}
     for k, v in cv.items():
         logger.info("CV %-8s %s", k, v)
+    from scipy.stats import spearmanr
+
+    oof_err = rmse(oof, true)
+    cv["confidence_error_rank_corr"] = {
+        "shipped": round(float(spearmanr(oof_conf, oof_err)[0]), 3),
+        "network_only": round(float(spearmanr(data["confidence"], oof_err)[0]), 3)}
+    logger.info("CV rank correlation confidence vs. error: %s", cv["confidence_error_rank_corr"])
     wk = fit(d, est, true, srgb)
-    logger.info("knots (log2 d) %s -> weights %s", list(shrink.KNOTS), list(wk))
+    ek = fit_expected(d, rmse(srgb + shrink.weight(d, wk)[:, None] * (est - srgb), true))
+    logger.info("knots (log2 d) %s -> weights %s, expected RMSE %s", list(shrink.KNOTS), list(wk), list(ek))
     if args.no_install:
         return 0
     from safetensors.numpy import save_file
 
     out = weights_mod.WEIGHTS_DIR / shrink.FILE_NAME
-    save_file({"knots_log2_rmse": np.array(shrink.KNOTS, np.float64), "weights": wk.astype(np.float64)}, str(out))
+    save_file({"knots_log2_rmse": np.array(shrink.KNOTS, np.float64), "weights": wk.astype(np.float64),
+               "expected_rmse": ek.astype(np.float64)}, str(out))
     weights_mod.record_weights_file(
-        out, kind="trust in the learned camera curve over sRGB, by the estimate's distance from sRGB",
+        out, kind="trust in the learned camera curve over sRGB, by the estimate's distance from sRGB, and the "
+                  "returned curve's expected RMSE there (the confidence)",
         command="python training/fit_crf_shrink.py" + (f" --seed {args.seed}" if args.seed else ""),
         data=f"training split: {len(est)} simulated photos ({args.per_scene} per scene, {args.srgb_share:.0%} plain sRGB, "
              "the rest crf_curves.CurveBank training curves), PNG or JPEG q90",

@@ -391,7 +391,10 @@ def estimate_crf_learned(ldr: np.ndarray, *, per_channel: bool = False, device: 
 
         srgb = srgb_inverse().curves[0].astype(np.float64)
         out, trust, dist = shrink_mod.apply(out, srgb, shrink_mod.load(shrink_weights))
-        details.update(srgb_distance=round(dist, 5), trust=round(trust, 4))
+        details.update(srgb_distance=round(dist, 5), trust=round(trust, 4), network_confidence=round(confidence, 4))
+        expected = shrink_mod.load_expected(shrink_weights)
+        if expected is not None:
+            confidence = shrink_mod.confidence(dist, expected, confidence)
         if trust == 0.0:
             method = "srgb (learned: estimate within its noise of sRGB)"
     return InverseCRF(out.astype(np.float32), method, confidence, details)

@@ -14,11 +14,14 @@ from ldr2hdr.inference.weights import WEIGHTS_DIR, record_weights_file
 SRGB = crf.srgb_inverse().curves[0].astype(np.float64)
 
 
-def _save(folder, knots, weights):
+def _save(folder, knots, weights, expected=None):
     from safetensors.numpy import save_file
 
     path = folder / shrink.FILE_NAME
-    save_file({"knots_log2_rmse": np.asarray(knots, np.float64), "weights": np.asarray(weights, np.float64)}, str(path))
+    arrays = {"knots_log2_rmse": np.asarray(knots, np.float64), "weights": np.asarray(weights, np.float64)}
+    if expected is not None:
+        arrays["expected_rmse"] = np.asarray(expected, np.float64)
+    save_file(arrays, str(path))
     record_weights_file(path, kind="test")
     return path
 
@@ -54,6 +57,28 @@ def test_blend_and_exact_srgb():
     np.testing.assert_allclose(out, SRGB + 0.5 * (rgb - SRGB))
 
 
+def test_confidence_falls_as_the_expected_error_rises():
+    expected = np.linspace(0.02, 0.10, len(shrink.KNOTS))  # error grows with the distance here
+    near, far = 2.0 ** shrink.KNOTS[0], 2.0 ** shrink.KNOTS[-1]
+    assert shrink.confidence(near, expected, 1.0) == pytest.approx(1 - 0.02 / shrink.CONFIDENCE_ZERO_RMSE)
+    assert shrink.confidence(far, expected, 1.0) < shrink.confidence(near, expected, 1.0)
+    # the network's own agreement still lowers it, and it stays in [0, 1]
+    assert shrink.confidence(near, expected, 0.1) < shrink.confidence(near, expected, 1.0)
+    assert shrink.confidence(near, np.full(len(shrink.KNOTS), 1.0), 1.0) == 0.0
+
+
+def test_shipped_file_has_an_expected_error_per_knot():
+    e = shrink.load_expected()
+    assert e is not None and e.shape == (len(shrink.KNOTS),) and np.all(e >= 0) and np.all(e < 0.3)
+
+
+@pytest.mark.parametrize("expected", [-np.ones(len(shrink.KNOTS)), np.ones(3)])
+def test_expected_error_is_checked(tmp_path, expected):
+    bad = _save(tmp_path, shrink.KNOTS, np.ones(len(shrink.KNOTS)), expected)
+    with pytest.raises(WeightsError, match="knots"):
+        shrink.load_expected(bad)
+
+
 def test_trust_file_is_checked(tmp_path):
     bad = _save(tmp_path, np.array(shrink.KNOTS) + 1.0, np.ones(len(shrink.KNOTS)))
     with pytest.raises(WeightsError, match="knots"):
@@ -84,3 +109,18 @@ def test_estimate_applies_the_trust(tmp_path, trust):
     expected = SRGB + trust * (raw.curves[0].astype(np.float64) - SRGB)
     np.testing.assert_allclose(inv.curves[0], expected, atol=1e-6)
     assert inv.method == ("learned" if trust else "srgb (learned: estimate within its noise of sRGB)")
+    # a file without expected errors leaves the network's own confidence
+    assert inv.confidence == pytest.approx(inv.details["network_confidence"], abs=1e-4)
+
+
+def test_estimate_confidence_comes_from_the_expected_error(tmp_path):
+    if not crf_net.WEIGHTS_FILE.is_file():
+        pytest.skip("trained CRF weights not present")
+    ldr = _textured_ldr()
+    good = crf_net.estimate_crf_learned(ldr, shrink_weights=_save(tmp_path, shrink.KNOTS, np.ones(len(shrink.KNOTS)),
+                                                                 np.full(len(shrink.KNOTS), 0.01)))
+    (tmp_path / "b").mkdir()
+    bad = crf_net.estimate_crf_learned(ldr, shrink_weights=_save(tmp_path / "b", shrink.KNOTS, np.ones(len(shrink.KNOTS)),
+                                                                np.full(len(shrink.KNOTS), 0.1)))
+    assert good.confidence > bad.confidence > 0.0
+    np.testing.assert_array_equal(good.curves, bad.curves)
