@@ -146,14 +146,15 @@ def source_weights(d: dict, how: str) -> np.ndarray:
     return np.sqrt(d["share"] * d["share_true"])
 
 
-def fit_parts(d: dict, idx: np.ndarray, seed: int, quantiles: bool = True) -> dict:
+def fit_parts(d: dict, idx: np.ndarray, seed: int, quantiles: bool = True, shift: float = 0.0) -> dict:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     X, w = d["X"][idx], d["weight"][idx]
     parts = {}
-    specs = [("mean_fill", d["y"], dict(loss="absolute_error")), ("mean_open", d["y"] - d["offset"], dict(loss="absolute_error"))]
+    y = d["y"] - shift  # absolute-error and quantile boosting are shift-equivariant: every estimate moves by -shift
+    specs = [("mean_fill", y, dict(loss="absolute_error")), ("mean_open", y - d["offset"], dict(loss="absolute_error"))]
     if quantiles:
-        specs += [("q16", d["y"], dict(loss="quantile", quantile=0.16)), ("q84", d["y"], dict(loss="quantile", quantile=0.84))]
+        specs += [("q16", y, dict(loss="quantile", quantile=0.16)), ("q84", y, dict(loss="quantile", quantile=0.84))]
     for name, target, extra in specs:
         m = HistGradientBoostingRegressor(**PARAMS, **extra, random_state=seed).fit(X, target[idx], sample_weight=w)
         parts[name] = trees.export_sklearn(m)
@@ -239,6 +240,11 @@ def main(argv=None) -> int:
     ap.add_argument("--weight", choices=("fill", "true", "geo"), default="fill",
                     help="weight of a source in the fit: its share of the photo's clip-level energy, of its true "
                          "clipped energy, or the geometric mean")
+    ap.add_argument("--boost-shift", type=float, default=0.0, metavar="STOPS",
+                    help="fit every estimate this many stops lower (the irradiance error punishes too much light "
+                         "more than too little; chosen on the CV folds, see docs/energy.md)")
+    ap.add_argument("--save-oof", default=None, metavar="FILE.npy",
+                    help="also fit the quantile models in the CV folds and save the out-of-fold estimates here")
     ap.add_argument("--build-shard", type=int, default=None, metavar="I",
                     help="only build (and cache) part I of the pipeline examples, then exit: run one process per "
                          "part to use every core")
@@ -273,17 +279,19 @@ def main(argv=None) -> int:
     logger.info("training: %d photos, %d sources; evaluation: %d photos, %d sources",
                 len(train["images"]), len(train["y"]), len(held["images"]), len(held["y"]))
     t0 = time.time()
-    oof, oof_budget, oof_const = (np.zeros(len(train["y"])) for _ in range(3))
+    oof, oof_half, oof_budget, oof_const = (np.zeros(len(train["y"])) for _ in range(4))
     for tr, te in GroupKFold(5).split(real, groups=train["names"][real]):
         tr, te = np.concatenate([real[tr], np.nonzero(rendered)[0]]), real[te]  # renders: fit, never scored
-        parts = fit_parts(train, tr, args.seed, quantiles=False)
+        parts = fit_parts(train, tr, args.seed, quantiles=bool(args.save_oof), shift=args.boost_shift)
         model = energy.EnergyModel(parts, sources.FEATURE_NAMES)
-        oof[te] = model.predict(train["X"][te])[0]
+        oof[te], oof_half[te] = model.predict(train["X"][te])
         trr = np.intersect1d(tr, real)
         tr_imgs = np.unique(train["img"][trr])
         c = float(np.median([np.log2(train["images"][i]["e_clip_true"] / train["images"][i]["e_open"]) for i in tr_imgs]))
         oof_budget[te] = budget_const(train, c)[te]
         oof_const[te] = float(np.average(train["y"][trr], weights=train["share"][trr]))
+    if args.save_oof:  # out-of-fold estimates of the real training photos, for offline rules on top of them
+        np.save(args.save_oof, {"boost": oof[real], "half": oof_half[real], "data": subset(train, real)}, allow_pickle=True)
     cv = {}
     scored = subset(train, real)
     for name, b in (("estimator", oof), ("budget-const", oof_budget), ("constant-boost", oof_const),
@@ -293,7 +301,7 @@ def main(argv=None) -> int:
         logger.info("CV %-15s %s", name, {k: v for k, v in cv[name].items() if k != "by_category"})
     # budget-const's constant: median over the clean sRGB photos (evaluation/methods.BUDGET_CONST_LOG2)
     c_all = float(np.median([np.log2(im["e_clip_true"] / im["e_open"]) for im in clean["images"]]))
-    parts = fit_parts(train, np.arange(len(train["y"])), args.seed)
+    parts = fit_parts(train, np.arange(len(train["y"])), args.seed, shift=args.boost_shift)
     model = energy.model_from_arrays(energy.arrays_from_model(parts))
     boost, half = model.predict(held["X"])
     heldout = {}
@@ -316,6 +324,8 @@ def main(argv=None) -> int:
     weights_mod.record_weights_file(
         out, kind="energy estimator (per clipped source: log2 true / clip-level energy), gradient-boosted trees as arrays",
         command="python training/train_energy.py" + (f" --seed {args.seed}" if args.seed else "")
+        + (f" --weight {args.weight}" if args.weight != "fill" else "")
+        + (f" --boost-shift {args.boost_shift}" if args.boost_shift else "")
         + (f" --renders {args.renders} --per-render {args.per_render} --render-weight {args.render_weight}"
            if args.renders else ""),
         data=f"training/split.py train_files(): {len(clean['images'])} sRGB photos (8 bit, 0.5-15 % clipped, random yaw "
