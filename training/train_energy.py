@@ -18,7 +18,8 @@ fitting about 3 minutes). Steps:
 4. ``weights/energy_trees.safetensors`` and its manifest entry (sha256, data, command, metrics).
 
 The model (see ``inference/highlights/energy.py``): scikit-learn gradient-boosted trees
-(absolute-error loss, rows weighted by their share of the photo's clip-level energy) for two
+(absolute-error loss; rows weighted by the geometric mean of their shares of the photo's clip-level
+and true clipped energy; every estimate aimed ``--boost-shift`` = 0.3 stops low) for two
 targets, ``log2(E / fill)`` and ``log2(E / E_unclipped)``, averaged; and two quantile models
 (16 %, 84 %) of the first for the uncertainty. scikit-learn is needed for training only.
 """
@@ -138,12 +139,10 @@ def budget_const(d: dict, c: float) -> np.ndarray:
 def source_weights(d: dict, how: str) -> np.ndarray:
     """Per-source fit weights: its share of the photo's clip-level energy (``fill``), of its true
     clipped energy (``true``: the share that source's error has in the photo's energy error), or
-    the geometric mean of the two (``geo``)."""
-    if how == "fill":
-        return d["share"]
-    if how == "true":
-        return d["share_true"]
-    return np.sqrt(d["share"] * d["share_true"])
+    the geometric mean of the two (``geo``); a number ``a`` gives ``fill**(1-a) * true**a``."""
+    alpha = {"fill": 0.0, "geo": 0.5, "true": 1.0}.get(how)
+    alpha = float(how) if alpha is None else alpha
+    return d["share"] ** (1.0 - alpha) * d["share_true"] ** alpha
 
 
 def fit_parts(d: dict, idx: np.ndarray, seed: int, quantiles: bool = True, shift: float = 0.0) -> dict:
@@ -237,10 +236,11 @@ def main(argv=None) -> int:
     ap.add_argument("--per-render", type=int, default=6, help="simulated photos per rendered panorama")
     ap.add_argument("--render-weight", type=float, default=1.0,
                     help="weight of a rendered photo's sources against a real photo's in the fit")
-    ap.add_argument("--weight", choices=("fill", "true", "geo"), default="fill",
-                    help="weight of a source in the fit: its share of the photo's clip-level energy, of its true "
-                         "clipped energy, or the geometric mean")
-    ap.add_argument("--boost-shift", type=float, default=0.0, metavar="STOPS",
+    ap.add_argument("--weight", default="geo",
+                    help="weight of a source in the fit: its share of the photo's clip-level energy (fill), of its "
+                         "true clipped energy (true), their geometric mean (geo, the shipped trees), or a number a: "
+                         "fill**(1-a) * true**a")
+    ap.add_argument("--boost-shift", type=float, default=0.3, metavar="STOPS",
                     help="fit every estimate this many stops lower (the irradiance error punishes too much light "
                          "more than too little; chosen on the CV folds, see docs/energy.md)")
     ap.add_argument("--save-oof", default=None, metavar="FILE.npy",
@@ -324,8 +324,7 @@ def main(argv=None) -> int:
     weights_mod.record_weights_file(
         out, kind="energy estimator (per clipped source: log2 true / clip-level energy), gradient-boosted trees as arrays",
         command="python training/train_energy.py" + (f" --seed {args.seed}" if args.seed else "")
-        + (f" --weight {args.weight}" if args.weight != "fill" else "")
-        + (f" --boost-shift {args.boost_shift}" if args.boost_shift else "")
+        + f" --weight {args.weight} --boost-shift {args.boost_shift}"
         + (f" --renders {args.renders} --per-render {args.per_render} --render-weight {args.render_weight}"
            if args.renders else ""),
         data=f"training/split.py train_files(): {len(clean['images'])} sRGB photos (8 bit, 0.5-15 % clipped, random yaw "
