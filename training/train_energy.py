@@ -280,18 +280,23 @@ def main(argv=None) -> int:
                 len(train["images"]), len(train["y"]), len(held["images"]), len(held["y"]))
     t0 = time.time()
     oof, oof_half, oof_budget, oof_const = (np.zeros(len(train["y"])) for _ in range(4))
+    oof_parts = np.zeros((len(train["y"]), 2))
     for tr, te in GroupKFold(5).split(real, groups=train["names"][real]):
         tr, te = np.concatenate([real[tr], np.nonzero(rendered)[0]]), real[te]  # renders: fit, never scored
         parts = fit_parts(train, tr, args.seed, quantiles=bool(args.save_oof), shift=args.boost_shift)
         model = energy.EnergyModel(parts, sources.FEATURE_NAMES)
         oof[te], oof_half[te] = model.predict(train["X"][te])
+        if args.save_oof:  # the two targets' own estimates, to weigh them offline
+            oof_parts[te, 0] = trees.predict(parts["mean_fill"], train["X"][te])
+            oof_parts[te, 1] = trees.predict(parts["mean_open"], train["X"][te]) + train["offset"][te]
         trr = np.intersect1d(tr, real)
         tr_imgs = np.unique(train["img"][trr])
         c = float(np.median([np.log2(train["images"][i]["e_clip_true"] / train["images"][i]["e_open"]) for i in tr_imgs]))
         oof_budget[te] = budget_const(train, c)[te]
         oof_const[te] = float(np.average(train["y"][trr], weights=train["share"][trr]))
     if args.save_oof:  # out-of-fold estimates of the real training photos, for offline rules on top of them
-        np.save(args.save_oof, {"boost": oof[real], "half": oof_half[real], "data": subset(train, real)}, allow_pickle=True)
+        np.save(args.save_oof, {"boost": oof[real], "half": oof_half[real], "parts": oof_parts[real],
+                                "data": subset(train, real)}, allow_pickle=True)
     cv = {}
     scored = subset(train, real)
     for name, b in (("estimator", oof), ("budget-const", oof_budget), ("constant-boost", oof_const),
