@@ -363,7 +363,7 @@ def _extract_compact(hdr: np.ndarray, coarse: np.ndarray, f: int, min_share: flo
 def _extract_listed(hdr: np.ndarray, coarse: np.ndarray, sources: list[dict], min_share: float) -> Extraction | None:
     """The brightest listed source as the sun (None when it is a specular highlight or the
     list is unusable). Its class is not required to be ``sun``: the energy step calls a sun
-    over a bright ground a lamp and one it estimates under 2.5 stops over its clip level a sky
+    over a bright ground a lamp and one it estimates under 2.2 stops over its clip level a sky
     patch; the share of the light facing it decides, as for any candidate."""
     try:
         src = max(sources, key=lambda d: float(d.get("energy", 0.0)))
