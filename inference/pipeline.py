@@ -307,9 +307,9 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
         progress: called as ``progress(fraction, message)`` with a non-decreasing fraction
             in [0, 1] at each stage and after every tile of the highlight network.
         keep_intermediates: keep the linear image and the mask in the result after the
-            highlights are restored. ``False`` returns only ``hdr``: the energy step's view of
-            the clipped pixels is taken first, the restoration may then write into the linear
-            image, and the mask is freed after it (about 0.9 GB less at 8192x4096).
+            highlights are restored. ``False`` returns only ``hdr``: the restoration may then
+            write into the linear image (the energy step's view of the clipped pixels is taken
+            before it either way), and the mask is freed after it (about 0.9 GB less at 8192x4096).
     """
 
     def report(fraction: float, message: str) -> None:
@@ -346,8 +346,8 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
         return result
     report(0.2, "restoring highlights")
     scene = None
-    if not keep_intermediates and energy_runs(settings):
-        # what the energy step needs of the linear image, so that the restoration may overwrite it
+    if energy_runs(settings):
+        # what the energy step needs of the linear image, taken first so the restoration may overwrite it
         from .highlights import energy
 
         scene = energy.find_clipped(linear, ldr, panorama=is_panorama(linear.shape, settings.panorama))
@@ -356,7 +356,7 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     if not keep_intermediates:
         result.mask = mask = linear = None
     report(0.95, "estimating the energy of the light sources")
-    hdr, result.sources = restore_energy(hdr, linear, ldr, settings, float(scale), scene=scene)
+    hdr, result.sources = restore_energy(hdr, None, None, settings, float(scale), scene=scene)
     if result.sources:
         meta["sources"] = result.sources
     result.linear = linear

@@ -152,7 +152,7 @@ def bench_batch(count: int, runs: int, threads: int, work: Path) -> dict:
                     str(Path(__file__).resolve().parent), str(count), str(folder)], check=True, env=env)
     from ldr2hdr.inference import io
 
-    mp = sum(io.probe_image(p)[0] * io.probe_image(p)[1] for p in folder.iterdir()) / 1e6
+    mp = sum(w * h for w, h, _ in map(io.probe_image, folder.iterdir())) / 1e6
     cli = str(Path(py).with_name("ldr2hdr"))
     walls, rss = [], []
     for i in range(runs):
