@@ -117,6 +117,9 @@ def time_12mp(weights: Path, runs: int = 7) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=crf_net.WEIGHTS_FILE)
+    ap.add_argument("--shrink-weights", type=Path, default=None,
+                    help="the trust in the curve over sRGB fitted for --weights (training/fit_crf_shrink.py --out); "
+                         "default weights/crf_shrink.safetensors")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "crf" / "eval.json")
     ap.add_argument("--quick", action="store_true", help="one clip fraction, PNG only, every second scene")
     ap.add_argument("--publish", action="store_true", help="copy the weights to weights/ with these metrics")
@@ -160,7 +163,7 @@ def main(argv=None) -> int:
                     ref_lin = hdr * info["exposure_scale"]
                     mask = well_exposed(ldr, info["clip_mask"])
                     t = time.perf_counter()
-                    est = crf_net.estimate_crf_learned(ldr, weights=args.weights)
+                    est = crf_net.estimate_crf_learned(ldr, weights=args.weights, shrink_weights=args.shrink_weights)
                     t_est.append(time.perf_counter() - t)
                     raw = crf_net.estimate_crf_learned(ldr, weights=args.weights, shrink=False)
                     row = {"ref": ref_path.name, "curve": curve, "family": "dorf" if curve.startswith("dorf") else curve,

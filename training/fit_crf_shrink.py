@@ -51,7 +51,7 @@ def rmse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean((a - b) ** 2, axis=-1))
 
 
-def build(per_scene: int, srgb_share: float, seed: int) -> dict:
+def build(per_scene: int, srgb_share: float, seed: int, weights: Path | None = None) -> dict:
     bank = crf_curves.CurveBank.load()
     scenes = crf_data.load_training_scenes(max_width=512)
     srgb = crf.srgb_inverse().curves[0]
@@ -69,7 +69,7 @@ def build(per_scene: int, srgb_share: float, seed: int) -> dict:
                 curves, family = bank.sample(rng)
             display = crf_data.apply_forward(exposed, curves).astype(np.float32)
             ldr = synth.quantize_png8(display) if rng.random() < 0.5 else synth.encode_jpeg(display, 90)
-            inv = crf_net.estimate_crf_learned(ldr, shrink=False)
+            inv = crf_net.estimate_crf_learned(ldr, weights=weights, shrink=False)
             est.append(inv.curves.mean(0))
             true.append(curves.mean(0))
             fam.append(family)
@@ -127,15 +127,22 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default="runs/crf_shrink")
     ap.add_argument("--no-install", action="store_true", help="score only; write nothing")
+    ap.add_argument("--weights", type=Path, default=None,
+                    help="the CRF network to fit the trust for (default: the shipped weights/crf_net.safetensors)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="where to write the trust file (default: weights/crf_shrink.safetensors)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from sklearn.model_selection import GroupKFold
 
-    path = Path(args.cache) / f"examples_seed{args.seed}_per{args.per_scene}_srgb{args.srgb_share}.npz"
+    net = args.weights or crf_net.WEIGHTS_FILE
+    # the examples hold the network's estimates: one cache file per network
+    tag = "" if args.weights is None else "_" + weights_mod.sha256_of(net)[:12]
+    path = Path(args.cache) / f"examples_seed{args.seed}_per{args.per_scene}_srgb{args.srgb_share}{tag}.npz"
     if path.is_file():
         data = dict(np.load(path))
     else:
-        data = build(args.per_scene, args.srgb_share, args.seed)
+        data = build(args.per_scene, args.srgb_share, args.seed, args.weights)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path.with_suffix(".tmp.npz"), **data)
         path.with_suffix(".tmp.npz").replace(path)
@@ -169,7 +176,7 @@ def main(argv=None) -> int:
         return 0
     from safetensors.numpy import save_file
 
-    out = weights_mod.WEIGHTS_DIR / shrink.FILE_NAME
+    out = args.out or weights_mod.WEIGHTS_DIR / shrink.FILE_NAME
     save_file({"knots_log2_rmse": np.array(shrink.KNOTS, np.float64), "weights": wk.astype(np.float64),
                "expected_rmse": ek.astype(np.float64)}, str(out))
     weights_mod.record_weights_file(

@@ -88,8 +88,11 @@ def merge(*datasets: dict) -> dict:
 def pipeline_examples(args, shards: range) -> list[dict]:
     """The examples made through the pipeline's own linearization, one cache file per shard."""
     n = args.pipeline_shards
+    # the photos go through the shipped camera curve: one cache per curve network and trust file
+    tag = "_".join(weights_mod.sha256_of(weights_mod.WEIGHTS_DIR / f)[:8]
+                   for f in ("crf_net.safetensors", "crf_shrink.safetensors"))
     return [load_or_build(Path(args.cache) / f"train_pipeline_seed{args.seed}_per{args.pipeline_per_reference}_"
-                          f"shard{i}of{n}.npy", split.train_files(), args.pipeline_per_reference, args.seed + 2,
+                          f"crf{tag}_shard{i}of{n}.npy", split.train_files(), args.pipeline_per_reference, args.seed + 2,
                           False, through_pipeline=True, shard=(i, n)) for i in shards]
 
 
