@@ -3,7 +3,11 @@
 :func:`render` takes a linear map (float32 ``HxWx3``, top-down rows, 2:1) and/or a
 :class:`Lamp` and returns the render as float32 ``HxWx3`` linear values, top-down rows. It
 builds the scene of :mod:`.stage` in a new Blender scene and removes everything it created
-afterwards, so it can run inside a Blender session without touching the user's file.
+afterwards, so it can run inside a Blender session without touching the user's file (the
+user's own last render stays in "Render Result": renders are kept per scene). :func:`preview`
+renders and composes the panels of ``ldr2hdr relight``; Blender's Relight Preview operator
+calls it in-process, so this module imports only numpy-only parts of the package at the top
+(Blender's Python has neither torch nor, in every build, OpenImageIO).
 
 Run as ``python -m ldr2hdr.render.relight MAP.exr -o preview.png [...]`` it is the worker behind
 ``ldr2hdr relight`` (same arguments: :func:`ldr2hdr.inference.lighting.relight_command.add_arguments`).
@@ -37,12 +41,11 @@ try:
 except ImportError:  # reported by main(); `ldr2hdr relight` checks before starting this module
     bpy = None
 
-from ..inference import io
-from ..inference.cli import report_errors
+# Numpy-only modules here (see the module docstring); the command's file handling (inference.io,
+# inference.cli, which need OpenImageIO and torch) is imported where the command needs it.
 from ..inference.errors import Ldr2HdrError, OutputExistsError
 from ..inference.imaging import blender_world_direction
 from ..inference.lighting import relight_command, sun as sun_mod
-from ..inference.lighting.command import listed_sources
 from . import stage
 
 SPHERE_SEGMENTS = (64, 32)
@@ -235,19 +238,19 @@ class _Scene:
         self.scene.collection.objects.link(obj)
 
     def render(self) -> np.ndarray:
-        import OpenImageIO as oiio
-
         with tempfile.TemporaryDirectory(prefix="ldr2hdr-relight-") as folder:
             self.scene.render.filepath = str(Path(folder) / "render")
-            bpy.ops.render.render(write_still=True, scene=self.scene.name)
+            had_render_result = any(image.type == "RENDER_RESULT" for image in bpy.data.images)
+            try:
+                bpy.ops.render.render(write_still=True, scene=self.scene.name)
+            finally:
+                if not had_render_result:  # the render made Blender's "Render Result" image: not ours to leave
+                    for image in [i for i in bpy.data.images if i.type == "RENDER_RESULT"]:
+                        bpy.data.images.remove(image)
             written = sorted(Path(folder).glob("render*.exr"))
             if len(written) != 1:
                 raise Ldr2HdrError(f"Blender wrote no render (found {[p.name for p in written]})")
-            buf = oiio.ImageBuf(str(written[0]))
-            pixels = buf.get_pixels(oiio.FLOAT)
-            if pixels is None or buf.has_error:
-                raise Ldr2HdrError(f"cannot read Blender's render: {buf.geterror()}")
-        return np.ascontiguousarray(pixels[..., :3], np.float32)
+            return _read_render(written[0])
 
     def remove(self) -> None:
         collections = {
@@ -261,6 +264,24 @@ class _Scene:
                     collection.remove(datablock)
                     break
         self.made = []
+
+
+def _read_render(path: Path) -> np.ndarray:
+    """The EXR Cycles wrote, as float32 ``HxWx3`` top-down, read by Blender itself (OpenImageIO's
+    Python module is not part of every Blender)."""
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        image.colorspace_settings.name = "Non-Color"  # the values as written, no conversion
+        count = len(image.pixels)  # decodes the file
+        width, height = image.size[:]
+        channels = image.channels
+        if count == 0 or count != width * height * channels:
+            raise Ldr2HdrError(f"cannot read Blender's render {path.name}")
+        buffer = np.empty(width * height * channels, np.float32)
+        image.pixels.foreach_get(buffer)
+    finally:
+        bpy.data.images.remove(image)
+    return np.ascontiguousarray(buffer.reshape(height, width, channels)[::-1, :, :3])
 
 
 def render(world_map: np.ndarray | None, lamp: Lamp | None = None, *, width: int = relight_command.DEFAULT_SIZE,
@@ -322,15 +343,29 @@ def _quiet_native_output():
             os.close(saved[1])
 
 
+def check_map(pixels: np.ndarray, what: str = "map", source=None) -> np.ndarray:
+    """``pixels`` as float32 ``HxWx3`` when they are an equirectangular (2:1, at least 8 rows) map.
+
+    Raises:
+        Ldr2HdrError: not ``HxWx3`` or not 2:1 (naming ``source``, a path or an image name).
+    """
+    pixels = np.asarray(pixels, np.float32)
+    if pixels.ndim != 3 or pixels.shape[2] < 3:
+        raise Ldr2HdrError(f"not an RGB {what}: shape {pixels.shape}", source)
+    h, w = pixels.shape[:2]
+    if h < 8 or abs(w - 2 * h) > max(1, round(0.01 * w)):
+        raise Ldr2HdrError(f"not an equirectangular {what}: {w}x{h} is not 2:1", source)
+    return pixels[..., :3]
+
+
 def _read_map(path: str, what: str) -> np.ndarray:
+    from ..inference import io
+
     img = io.read_image(path)
     if not img.is_hdr:
         raise Ldr2HdrError(f"not an HDR map ({img.bits}-bit {img.format} image): relight needs a linear "
                            ".exr or .hdr (run 'ldr2hdr reconstruct' on a photo first)", path)
-    h, w = img.pixels.shape[:2]
-    if h < 8 or abs(w - 2 * h) > max(1, round(0.01 * w)):
-        raise Ldr2HdrError(f"not an equirectangular {what}: {w}x{h} is not 2:1", path)
-    return img.pixels
+    return check_map(img.pixels, what, path)
 
 
 def _check_output(path: Path, overwrite: bool) -> None:
@@ -361,8 +396,102 @@ def _measure(image: np.ndarray, direction) -> tuple[float, str]:
     return mean, f"shadow edge {edge.width_px:.1f} px ({edge.note}, contrast {100 * edge.contrast:.0f} %)"
 
 
+@dataclass(frozen=True)
+class Panel:
+    """One rendered (or skipped) panel of a preview.
+
+    Attributes:
+        label: the short text drawn on it ("map", "map - sun + lamp", "no sun", "reference").
+        image: the linear render, float32 ``HxWx3`` top-down; None when it was not rendered.
+        line: what was measured on it (or why it was not rendered), as printed by the command.
+        seconds: render time.
+    """
+
+    label: str
+    image: np.ndarray | None
+    line: str
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The panels side by side: ``image`` holds display values (sRGB-encoded, ``HxWx3`` in
+    [0, 1], top-down), all panels at the linear exposure ``gain`` chosen on the first."""
+
+    image: np.ndarray
+    panels: list[Panel]
+    gain: float
+
+
+def preview(hdr: np.ndarray, found: sun_mod.Extraction, *, name: str = "map", extract_sun: bool = False,
+            reference: np.ndarray | None = None, found_ref: sun_mod.Extraction | None = None,
+            reference_name: str = "reference", width: int = relight_command.DEFAULT_SIZE,
+            samples: int = relight_command.DEFAULT_SAMPLES, denoise: bool = False,
+            log=None, isolate=contextlib.nullcontext) -> Preview:
+    """Render the panels of ``ldr2hdr relight`` (and of Blender's Relight Preview) and compose them.
+
+    Args:
+        hdr: the linear 2:1 map (:func:`check_map`), as the World at strength 1.
+        found: :func:`ldr2hdr.inference.lighting.sun.extract_sun` of ``hdr``.
+        name: how lines name the map.
+        extract_sun: add the panel lit by the map without its sun plus the Sun lamp made from it
+            (a dark "no sun" placeholder when ``found`` has no sun).
+        reference, found_ref, reference_name: a reference map, its extraction and its name: adds
+            a panel lit by it.
+        width, samples, denoise: :func:`render`'s.
+        log: called with each line as it comes (the sun's verdict, then one line per panel).
+        isolate: a context manager each render runs in (the command hides Cycles' output).
+
+    Raises:
+        Ldr2HdrError: bpy is missing, or Blender wrote no readable render.
+    """
+    log = log or (lambda line: None)
+    log(f"{name}: {found.reason}")
+    if reference is not None and found_ref is not None:
+        log(f"{reference_name} (reference): {found_ref.reason}")
+
+    height, panel_width = stage.panel_shape(width)
+    # (label, map, lamp, shadow direction, description) per panel; None map and lamp: a placeholder
+    plans = [("map", hdr, None, _shadow_direction(found), "map")]
+    if extract_sun:
+        if found.sun is not None:
+            lamp = Lamp.from_sun(found.sun)
+            plans.append(("map - sun + lamp", found.without_sun, lamp, map_direction_to_blender(lamp.direction),
+                          f"map without sun + Sun lamp (strength {lamp.strength:.4g}, "
+                          f"{lamp.angle_deg:.2f} deg across)"))
+        else:
+            plans.append(("no sun", None, None, None, "map without sun + Sun lamp"))
+    if reference is not None:
+        direction = None if found_ref is None else _shadow_direction(found_ref)
+        plans.append(("reference", reference, None, direction, f"reference {reference_name}"))
+
+    panels = []
+    for index, (text, world_map, lamp, direction, description) in enumerate(plans, start=1):
+        if world_map is None and lamp is None:
+            line = f"panel {index} {description}: not rendered: {found.reason}"
+            panels.append(Panel(text, None, line))
+            log(line)
+            continue
+        start = time.perf_counter()
+        with isolate():
+            image = render(world_map, lamp, width=width, samples=samples, denoise=denoise)
+        seconds = time.perf_counter() - start
+        mean, edge = _measure(image, direction)
+        line = (f"panel {index} {description}: diffuse sphere mean {mean:.4g} (linear), {edge}, "
+                f"rendered in {seconds:.1f} s")
+        panels.append(Panel(text, image, line, seconds))
+        log(line)
+
+    gain = stage.exposure_for(panels[0].image)
+    composed = stage.compose([p.image for p in panels], [p.label for p in panels], gain, (height, panel_width))
+    return Preview(composed, panels, gain)
+
+
 def run(args: argparse.Namespace) -> int:
     """The work of ``ldr2hdr relight``: validate, render the panels, print the numbers, write the PNG."""
+    from ..inference import io
+    from ..inference.lighting.command import listed_sources
+
     output = Path(args.output)
     _check_output(output, args.overwrite)
     hdr = _read_map(args.map, "map")
@@ -372,47 +501,13 @@ def run(args: argparse.Namespace) -> int:
         found_ref = None if reference is None else sun_mod.extract_sun(reference)
     except Ldr2HdrError as exc:
         raise Ldr2HdrError(exc.reason, args.map) from None
-    print(f"{Path(args.map).name}: {found.reason}")
-    if found_ref is not None:
-        print(f"{Path(args.reference).name} (reference): {found_ref.reason}")
-
-    height, width = stage.panel_shape(args.size)
-    # (label, map, lamp, shadow direction, description) per panel; None map and lamp: a placeholder
-    plans = [("map", hdr, None, _shadow_direction(found), "map")]
-    if args.extract_sun:
-        if found.sun is not None:
-            lamp = Lamp.from_sun(found.sun)
-            plans.append(("map - sun + lamp", found.without_sun, lamp, map_direction_to_blender(lamp.direction),
-                          f"map without sun + Sun lamp (strength {lamp.strength:.4g}, "
-                          f"{lamp.angle_deg:.2f} deg across)"))
-        else:
-            plans.append(("no sun", None, None, None, "map without sun + Sun lamp"))
-    if reference is not None:
-        plans.append(("reference", reference, None, _shadow_direction(found_ref),
-                      f"reference {Path(args.reference).name}"))
-
-    panels, labels = [], []
-    for index, (text, world_map, lamp, direction, description) in enumerate(plans, start=1):
-        if world_map is None and lamp is None:
-            print(f"panel {index} {description}: not rendered: {found.reason}")
-            panels.append(None)
-            labels.append(text)
-            continue
-        start = time.perf_counter()
-        with _quiet_native_output():
-            image = render(world_map, lamp, width=args.size, samples=args.samples, denoise=args.denoise)
-        seconds = time.perf_counter() - start
-        mean, edge = _measure(image, direction)
-        print(f"panel {index} {description}: diffuse sphere mean {mean:.4g} (linear), {edge}, "
-              f"rendered in {seconds:.1f} s")
-        panels.append(image)
-        labels.append(text)
-
-    gain = stage.exposure_for(panels[0])
-    preview = stage.compose(panels, labels, gain, (height, width))
-    io.write_png(output, preview, overwrite=args.overwrite)
-    print(f"wrote {output} ({preview.shape[1]}x{preview.shape[0]}, {len(panels)} panels, exposure x{gain:.4g} "
-          "from panel 1 for all)")
+    result = preview(hdr, found, name=Path(args.map).name, extract_sun=args.extract_sun, reference=reference,
+                     found_ref=found_ref, reference_name=Path(args.reference).name if args.reference else "reference",
+                     width=args.size, samples=args.samples, denoise=args.denoise, log=print,
+                     isolate=_quiet_native_output)
+    io.write_png(output, result.image, overwrite=args.overwrite)
+    print(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {len(result.panels)} panels, "
+          f"exposure x{result.gain:.4g} from panel 1 for all)")
     return 0
 
 
@@ -423,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     if bpy is None:
         print(f"ldr2hdr: error: {relight_command.BPY_MISSING}", file=sys.stderr)
         return 2
+    from ..inference.cli import report_errors
+
     return report_errors(lambda: run(args), out_of_memory=args.map)
 
 

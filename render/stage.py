@@ -305,8 +305,12 @@ def to_display(image: np.ndarray, gain: float) -> np.ndarray:
 
 def label(panel: np.ndarray, text: str) -> np.ndarray:
     """``panel`` (display values ``HxWx3``) with ``text`` written in its top-left corner (white
-    with a dark shadow, readable on any background); unchanged when text cannot be drawn."""
-    import OpenImageIO as oiio
+    with a dark shadow, readable on any background); unchanged when text cannot be drawn (also when
+    OpenImageIO's Python module is missing, as in some Blenders' own Python)."""
+    try:
+        import OpenImageIO as oiio
+    except ImportError:
+        return panel
 
     height, width = panel.shape[:2]
     size = max(8, round(width / 13))
