@@ -3,7 +3,8 @@
 The "HDR" submenu appears in the node editor's Add menu and context menu, in the
 compositor only. Its entries run the operators on the active Image node (a step node
 is only meaningful once the model has baked its image, so the menu never adds an
-empty one); the last two light the World with it and replace the map's sun by a lamp.
+empty one); the last three light the World with it, replace the map's sun by a lamp and
+render a small test scene lit by the map (Relight Preview).
 """
 
 import bpy
@@ -18,6 +19,7 @@ MENU_ENTRIES = (
     ("ldr2hdr.reconstruct", "Reconstruct HDR (all three)", "IMAGE_RGB_ALPHA"),
     ("ldr2hdr.set_world_lighting", "Set World Lighting", "WORLD"),
     ("ldr2hdr.extract_sun", "Extract Sun", "OUTLINER_OB_LIGHT"),
+    ("ldr2hdr.relight_preview", "Relight Preview", "SHADING_RENDERED"),
 )
 #: The entries from here on act on the World, not on the active node: a separator sets them apart.
 FIRST_WORLD_ENTRY = "ldr2hdr.set_world_lighting"

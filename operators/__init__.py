@@ -13,6 +13,7 @@ from .estimate_crf import LDR2HDR_OT_estimate_crf
 from .extract_sun import LDR2HDR_OT_extract_sun
 from .linearize import LDR2HDR_OT_linearize
 from .reconstruct import LDR2HDR_OT_reconstruct
+from .relight_preview import LDR2HDR_OT_relight_preview
 from .restore_highlights import LDR2HDR_OT_restore_highlights
 from .set_world_lighting import LDR2HDR_OT_set_world_lighting
 
@@ -23,6 +24,7 @@ CLASSES = (
     LDR2HDR_OT_reconstruct,
     LDR2HDR_OT_set_world_lighting,
     LDR2HDR_OT_extract_sun,
+    LDR2HDR_OT_relight_preview,
     LDR2HDR_OT_check_worker,
 )
 

@@ -59,10 +59,10 @@ def measure_sun(image):
         Ldr2HdrError: no pixels, not a 2:1 panorama, non-finite values, a lost original.
     """
     source = original_image(image)
-    return source, _extract_sun(images.image_pixels(source), _listed_sources(source))
+    return source, extract_sun_from_pixels(images.image_pixels(source), listed_sources(source))
 
 
-def _listed_sources(image):
+def listed_sources(image):
     """The light sources Reconstruct HDR listed on ``image`` (custom property), or None."""
     try:
         sources = json.loads(image.get("ldr2hdr_sources") or "null")
@@ -71,7 +71,7 @@ def _listed_sources(image):
     return sources if isinstance(sources, list) else None
 
 
-def _extract_sun(pixels, sources=None):
+def extract_sun_from_pixels(pixels, sources=None):
     # Imported on first use, so registering the add-on loads none of the inference package
     # (the core is numpy only: it runs in Blender's own Python, which has no torch).
     try:

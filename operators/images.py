@@ -77,8 +77,9 @@ def file_on_disk(image):
     return path if os.path.isfile(path) else None
 
 
-def store_image(name, pixels, *, colorspace=LINEAR_COLORSPACE, previous=None, tags=None):
-    """Write ``pixels`` (float32 ``HxWx3``, top-down) into a packed float image.
+def store_image(name, pixels, *, colorspace=LINEAR_COLORSPACE, previous=None, tags=None, float_buffer=True):
+    """Write ``pixels`` (float32 ``HxWx3``, top-down) into a packed float image (with
+    ``float_buffer=False`` an 8-bit one, for display values such as a preview).
 
     A new image is filled and packed first; when ``previous`` is given, every user of it
     (nodes, world textures) is moved to the new image, the old one is deleted and the new
@@ -90,7 +91,7 @@ def store_image(name, pixels, *, colorspace=LINEAR_COLORSPACE, previous=None, ta
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected HxWx3 pixels, got shape {pixels.shape}")
     height, width = pixels.shape[:2]
-    image = bpy.data.images.new(name, width, height, alpha=True, float_buffer=True)
+    image = bpy.data.images.new(name, width, height, alpha=True, float_buffer=float_buffer)
     try:
         # Before the pixels: changing it afterwards regenerates the buffer to black.
         image.colorspace_settings.name = colorspace

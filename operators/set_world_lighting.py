@@ -84,17 +84,30 @@ sun becomes a Sun lamp (see Extract Sun)"""
             if image is None:
                 raise Ldr2HdrError(f"no image named {self.image!r} in this file")
             return image
-        tree = active_tree(context)
-        node = None
-        if tree is not None:
-            node = tree.nodes.get(self.node) if self.node else tree.nodes.active
-        if node is None:
+        image = active_node_image(context, self.node)
+        if image is None:
             raise Ldr2HdrError(f"no active Image node: {NO_SOURCE_HINT}")
-        if groups.is_step_node(node):
-            image = groups.result_image(node)
-            if image is None or node.step == "estimate-crf":
-                raise Ldr2HdrError(f"the node {node.name!r} has no HDR result: run it first")
-            return image
-        if node.bl_idname == IMAGE_NODE_TYPE and node.image is not None:
-            return node.image
-        raise Ldr2HdrError(f"the active node {node.name!r} is not an Image node with an image: {NO_SOURCE_HINT}")
+        return image
+
+
+def active_node_image(context, node_name=""):
+    """The image of the compositor's active node (or of the node named ``node_name``): a step
+    node's result or an Image node's image; None when there is no such node.
+
+    Raises:
+        Ldr2HdrError: the node is a step node without an HDR result, or not an Image node.
+    """
+    tree = active_tree(context)
+    node = None
+    if tree is not None:
+        node = tree.nodes.get(node_name) if node_name else tree.nodes.active
+    if node is None:
+        return None
+    if groups.is_step_node(node):
+        image = groups.result_image(node)
+        if image is None or node.step == "estimate-crf":
+            raise Ldr2HdrError(f"the node {node.name!r} has no HDR result: run it first")
+        return image
+    if node.bl_idname == IMAGE_NODE_TYPE and node.image is not None:
+        return node.image
+    raise Ldr2HdrError(f"the active node {node.name!r} is not an Image node with an image: {NO_SOURCE_HINT}")

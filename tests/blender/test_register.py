@@ -187,7 +187,7 @@ def test_install_built_package_and_uninstall(built_package, user_resources):
 
 
 OPERATOR_IDS = ("estimate_crf", "linearize", "restore_highlights", "reconstruct", "set_world_lighting",
-                "extract_sun")
+                "extract_sun", "relight_preview")
 
 
 def _context_menu_funcs():
