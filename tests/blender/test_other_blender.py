@@ -26,3 +26,5 @@ def test_smoke_on_other_blender(tmp_path, source_dir):
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "ok: ldr2hdr works on Blender" in done.stdout
+    # What was checked, with timings (shown with pytest -s)
+    print("\n".join(line for line in done.stdout.splitlines() if line.startswith(("check: ", "ok: "))))
