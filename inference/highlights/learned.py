@@ -57,8 +57,20 @@ def _pad_to_multiple(x: torch.Tensor, wrap: bool) -> tuple[torch.Tensor, int, in
     return x, ph // 2, pw // 2, wrap
 
 
-def _area_downsample(linear: np.ndarray, mask: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
-    """Average ``f x f`` blocks (edge blocks padded by replication), row band by row band."""
+#: Images whose long side exceeds this run the network at an integer fraction of their size.
+MAX_SIDE = 2048
+
+
+def network_factor(height: int, width: int, max_side: int | None = MAX_SIDE) -> int:
+    """The integer ``f`` by which an image is area-downsampled for the network (1: full size)."""
+    return 1 if not max_side or max(height, width) <= max_side else math.ceil(max(height, width) / max_side)
+
+
+def area_downsample(linear: np.ndarray, mask: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average ``f x f`` blocks (edge blocks padded by replication), row band by row band.
+
+    Each output row depends only on its own ``f`` input rows, so row bands that start at
+    multiples of ``f`` give the same rows as the whole image (``inference.banded`` relies on it)."""
     h, w = mask.shape
     hs, ws = -(-h // f), -(-w // f)
     small_lin = np.empty((hs, ws, 3), np.float32)
@@ -90,41 +102,64 @@ def _interp_axis(n_out: int, n_in: int, f: int, wrap: bool) -> tuple[np.ndarray,
 
 
 
-def _blend_delta_in_place(out: np.ndarray, linear: np.ndarray, mask: np.ndarray, delta_small: np.ndarray | None,
-                          f: int, wrap: bool, device: str = "cpu", band: int = 256) -> None:
-    """Turn a log-increase field into HDR: ``(1-M) lin + M exp(log(lin + eps) + delta)``.
+class LogIncrease:
+    """The network's log-increase field at ``1/f`` resolution, upsampled bilinearly and
+    reduced to one luminance-weighted value per pixel, row band by row band.
 
-    ``delta_small`` is the field at ``1/f`` resolution (upsampled bilinearly here), or None
-    when ``out`` already holds it at full resolution. Works in row bands, in place; the
-    blend itself is :func:`.kernels.blend` (the fused Triton kernel for CUDA tensors, the
-    float32 torch reference elsewhere), run on ``device``.
+    One log-increase for all three channels (luminance-weighted): the restored pixel keeps
+    the input's colour ratios. Per-channel increases put coloured fringes (e.g. a green arc)
+    around partially clipped halos, which is worse for lighting than a neutral boost.
+    Weighting before the (linear) upsampling is the same and a third of the work.
+    """
+
+    def __init__(self, delta: np.ndarray, height: int, width: int, f: int, wrap: bool):
+        """``delta``: ``(h', w', 3)`` log-increase; ``f == 1``: it is already full size."""
+        self.lum = delta @ REC709_Y
+        self.f = f
+        if f > 1:
+            self.r0s, self.r1s, self.rf = _interp_axis(height, self.lum.shape[0], f, False)
+            self.c0s, self.c1s, self.cf = _interp_axis(width, self.lum.shape[1], f, wrap)
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        """Full-resolution rows ``r0:r1`` of the field, float32 ``(r1 - r0, W)``."""
+        if self.f == 1:
+            return self.lum[r0:r1]
+        fr = self.rf[r0:r1, None]
+        rows = (1 - fr) * self.lum[self.r0s[r0:r1]] + fr * self.lum[self.r1s[r0:r1]]
+        return (1 - self.cf[None, :]) * rows[:, self.c0s] + self.cf[None, :] * rows[:, self.c1s]
+
+
+def blend_rows(linear: np.ndarray, mask: np.ndarray, increase: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """HDR of some rows: ``(1-M) lin + M exp(log(lin + eps) + d)``, float32 ``(n, W, 3)``.
+
+    ``linear`` ``(n, W, 3)``, ``mask`` ``(n, W)``, ``increase`` ``(n, W)`` (:meth:`LogIncrease.rows`).
+    The blend itself is :func:`.kernels.blend` (the fused Triton kernel for CUDA tensors, the
+    float32 torch reference elsewhere), run on ``device``; elementwise, so any row split gives
+    the same pixels.
     """
     from .. import kernels
 
-    # One log-increase for all three channels (luminance-weighted): the restored pixel keeps
-    # the input's colour ratios. Per-channel increases put coloured fringes (e.g. a green arc)
-    # around partially clipped halos, which is worse for lighting than a neutral boost.
-    # Weighting before the (linear) upsampling is the same and a third of the work.
-    lum = (out if delta_small is None else delta_small) @ REC709_Y
+    lin = torch.from_numpy(linear).to(device).permute(2, 0, 1)[None].contiguous()
+    m = torch.from_numpy(np.ascontiguousarray(mask)).to(device)[None, None]
+    d = torch.from_numpy(np.ascontiguousarray(increase, dtype=np.float32)).to(device)[None, None]
+    y = to_log(lin) + d  # the blend clamps y at MAX_LOG before exp
+    hdr = kernels.blend(lin, y, m, y_max=MAX_LOG)
+    # mask == 0 gives (1 - 0) * lin + 0 * finite = lin exactly: unclipped pixels are untouched.
+    return hdr[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _blend_delta_in_place(out: np.ndarray, linear: np.ndarray, mask: np.ndarray, delta_small: np.ndarray | None,
+                          f: int, wrap: bool, device: str = "cpu", band: int = 256) -> None:
+    """Turn a log-increase field into HDR (:func:`blend_rows`), in row bands, in place.
+
+    ``delta_small`` is the field at ``1/f`` resolution (upsampled bilinearly here), or None
+    when ``out`` already holds it at full resolution.
+    """
     h, w = mask.shape
-    if delta_small is not None:
-        r0s, r1s, rf = _interp_axis(h, lum.shape[0], f, False)
-        c0s, c1s, cf = _interp_axis(w, lum.shape[1], f, wrap)
+    increase = LogIncrease(out if delta_small is None else delta_small, h, w, f if delta_small is not None else 1, wrap)
     for r0 in range(0, h, band):
         r1 = min(h, r0 + band)
-        if delta_small is not None:
-            fr = rf[r0:r1, None]
-            rows = (1 - fr) * lum[r0s[r0:r1]] + fr * lum[r1s[r0:r1]]
-            d = (1 - cf[None, :]) * rows[:, c0s] + cf[None, :] * rows[:, c1s]
-        else:
-            d = lum[r0:r1]
-        lin = torch.from_numpy(linear[r0:r1]).to(device).permute(2, 0, 1)[None].contiguous()
-        m = torch.from_numpy(np.ascontiguousarray(mask[r0:r1])).to(device)[None, None]
-        d = torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32)).to(device)[None, None]
-        y = to_log(lin) + d  # the blend clamps y at MAX_LOG before exp
-        hdr = kernels.blend(lin, y, m, y_max=MAX_LOG)
-        # mask == 0 gives (1 - 0) * lin + 0 * finite = lin exactly: unclipped pixels are untouched.
-        out[r0:r1] = hdr[0].permute(1, 2, 0).cpu().numpy()
+        out[r0:r1] = blend_rows(linear[r0:r1], mask[r0:r1], increase.rows(r0, r1), device)
 
 
 def network_dtype(precision: str, device: str) -> torch.dtype | None:
@@ -141,7 +176,7 @@ def network_dtype(precision: str, device: str) -> torch.dtype | None:
 
 def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama: bool, tile_size: int = 512,
                                device: str = "cpu", weights: str | Path | HighlightNet | None = None,
-                               overlap: int = 64, max_side: int | None = 2048, min_side: int | None = MIN_SIDE,
+                               overlap: int = 64, max_side: int | None = MAX_SIDE, min_side: int | None = MIN_SIDE,
                                precision: str = "auto",
                                progress: Callable[[float], None] | None = None,
                                in_place: bool = False) -> np.ndarray:
@@ -179,8 +214,6 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
         float32 ``HxWx3`` HDR, relative radiance on the input's scale, never clamped;
         identical to ``linear`` wherever ``mask == 0``.
     """
-    from .tiling import run_tiled
-
     linear = np.asarray(linear, dtype=np.float32)
     mask = np.asarray(mask, dtype=np.float32)
     if linear.ndim != 3 or linear.shape[2] != 3 or linear.shape[0] < 1 or linear.shape[1] < 1:
@@ -199,23 +232,40 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
             np.repeat(np.repeat(linear, u, axis=0), u, axis=1), big_mask,
             panorama=panorama, tile_size=tile_size, device=device, weights=weights, overlap=overlap,
             max_side=None, min_side=None, precision=precision, progress=progress)
-        out, _ = _area_downsample(big, big_mask, u)
+        out, _ = area_downsample(big, big_mask, u)
         keep = mask == 0
         out[keep] = linear[keep]
         return out
     device = _resolve_device(device)
+    f = network_factor(h, w, max_side)
+    work_lin, work_mask = (linear, mask) if f == 1 else area_downsample(linear, mask, f)
+    # f == 1: the network writes its log-increase into ``out`` while the blend still reads ``linear``
+    out = linear if in_place and f > 1 and linear.flags.writeable else np.empty_like(linear)
+    delta = network_log_increase(work_lin, work_mask, panorama=panorama, tile_size=tile_size, device=device,
+                                 weights=weights, overlap=overlap, precision=precision, progress=progress,
+                                 out=out if f == 1 else None)
+    _blend_delta_in_place(out, linear, mask, None if f == 1 else delta, f, panorama, device)
+    return out
+
+
+def network_log_increase(linear: np.ndarray, mask: np.ndarray, *, panorama: bool, tile_size: int = 512,
+                         device: str = "cpu", weights: str | Path | HighlightNet | None = None, overlap: int = 64,
+                         precision: str = "auto", progress: Callable[[float], None] | None = None,
+                         out: np.ndarray | None = None) -> np.ndarray:
+    """The network's log-increase ``(H, W, 3)`` float32 (>= 0, 0 where unclipped) for the image
+    it sees: ``linear`` ``HxWx3`` and ``mask`` ``HxW`` at the working scale (the whole image,
+    or its :func:`area_downsample` when the long side is over ``max_side``). Written into
+    ``out`` when given. See :func:`restore_highlights_learned` for the arguments."""
+    from ..kernels import autocast_context
+    from .tiling import run_tiled
+
+    device = _resolve_device(device)
     dtype = network_dtype(precision, device)
     model = weights if isinstance(weights, HighlightNet) else load_model(weights, device)
     model = model.to(device).eval()
-
-    f = 1 if not max_side or max(h, w) <= max_side else math.ceil(max(h, w) / max_side)
-    work_lin, work_mask = (linear, mask) if f == 1 else _area_downsample(linear, mask, f)
-    lin_t = torch.from_numpy(work_lin).permute(2, 0, 1)[None]   # a view, no copy
-    mask_t = torch.from_numpy(work_mask)[None, None]
-    # f == 1: the network writes its log-increase into ``out`` while the blend still reads ``linear``
-    out = linear if in_place and f > 1 and linear.flags.writeable else np.empty_like(linear)
-    delta = out if f == 1 else np.empty_like(work_lin)
-    from ..kernels import autocast_context
+    lin_t = torch.from_numpy(linear).permute(2, 0, 1)[None]   # a view, no copy
+    mask_t = torch.from_numpy(mask)[None, None]
+    delta = np.empty_like(linear) if out is None else out
 
     with torch.inference_mode():
         with autocast_context(device, dtype):
@@ -239,5 +289,4 @@ def restore_highlights_learned(linear: np.ndarray, mask: np.ndarray, *, panorama
                   out=torch.from_numpy(delta).permute(2, 0, 1)[None],
                   progress=None if progress is None else (lambda done, total: progress(done / total)))
         del joined
-    _blend_delta_in_place(out, linear, mask, None if f == 1 else delta, f, panorama, device)
-    return out
+    return delta
