@@ -15,6 +15,28 @@ import numpy as np
 REC709_Y = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
+def unit_float(pixels: np.ndarray) -> np.ndarray:
+    """Pixel values in [0, 1] as float32: 8/16-bit integer codes are scaled exactly as
+    OpenImageIO converts them when it decodes to float (``code * float32(1 / 255)``, resp.
+    ``1 / 65535``: a multiplication, which differs from ``code / 255`` in the last bit for
+    some codes), so decoding to codes and converting later gives the same floats as decoding
+    to floats; float arrays are returned as float32 (no copy when they already are)."""
+    a = np.asarray(pixels)
+    if a.dtype == np.uint8 or a.dtype == np.uint16:
+        top = np.iinfo(a.dtype).max
+        return _unit_table(top)[a]
+    return a.astype(np.float32, copy=False)
+
+
+_UNIT_TABLES: dict[int, np.ndarray] = {}
+
+
+def _unit_table(top: int) -> np.ndarray:
+    if top not in _UNIT_TABLES:
+        _UNIT_TABLES[top] = np.arange(top + 1, dtype=np.float32) * np.float32(1.0 / top)
+    return _UNIT_TABLES[top]
+
+
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Rec.709 luminance ``HxW`` of an ``HxWx3`` array (same units as the input)."""
     return np.asarray(rgb, dtype=np.float32) @ REC709_Y

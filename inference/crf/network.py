@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
+from ..imaging import unit_float
 from ..weights import WEIGHTS_DIR
 from .curves import N_SAMPLES, InverseCRF, srgb_inverse
 
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = WEIGHTS_DIR / "crf_net.safetensors"
 ANALYSIS_SHORT_SIDE = 256
+#: Rows converted to float at a time when shrinking an image for the analysis.
+ANALYSIS_BAND_ROWS = 256
 PATCH = 128
 PATCH_STRIDE = 64
 HIST_BINS = 64
@@ -244,8 +247,9 @@ def _check_ldr(ldr: np.ndarray) -> np.ndarray:
 def analysis_image(ldr: np.ndarray, short_side: int = ANALYSIS_SHORT_SIDE) -> torch.Tensor:
     """Resize an ``HxWx3`` image so its short side is ``short_side`` (area averaging).
 
-    An integer block mean first (one strided pass, no copy of the full image beyond the
-    float32 view), then adaptive average pooling to the exact size.
+    ``ldr``: float values in [0, 1], or 8/16-bit codes (:func:`..imaging.unit_float`: the
+    same floats as decoding to float gives). An integer block mean first (row band by row
+    band, no full-size float copy), then adaptive average pooling to the exact size.
 
     Returns:
         ``(1, 3, h, w)`` float32 in [0, 1], ``min(h, w) == short_side`` (or smaller if the
@@ -253,13 +257,19 @@ def analysis_image(ldr: np.ndarray, short_side: int = ANALYSIS_SHORT_SIDE) -> to
     """
     arr = _check_ldr(ldr)
     h, w = arr.shape[:2]
-    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
     f = min(h, w) // short_side
     if f >= 2:
         hh, ww = (h // f) * f, (w // f) * f
-        # rows first (contiguous runs of W*3 values), then columns: about 2x faster than one 5-D mean
-        rows = t[:hh].reshape(hh // f, f, w * 3).sum(dim=1)
+        # rows first (contiguous runs of W*3 values), then columns: about 2x faster than one 5-D mean;
+        # the rows in bands of whole blocks, so 8-bit codes become floats a band at a time
+        rows = torch.empty((hh // f, w * 3), dtype=torch.float32)
+        step = f * max(1, ANALYSIS_BAND_ROWS // f)
+        for r0 in range(0, hh, step):
+            band = torch.from_numpy(np.ascontiguousarray(unit_float(arr[r0:min(hh, r0 + step)])))
+            rows[r0 // f:r0 // f + band.shape[0] // f] = band.reshape(-1, f, w * 3).sum(dim=1)
         t = rows.reshape(hh // f, w, 3)[:, :ww].reshape(hh // f, ww // f, f, 3).sum(dim=2) / float(f * f)
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(unit_float(arr)))
     t = torch.nan_to_num(t, nan=0.0).clamp_(0.0, 1.0).permute(2, 0, 1)[None].contiguous()
     h2, w2 = t.shape[2:]
     s = min(h2, w2)
@@ -324,7 +334,8 @@ def estimate_crf_learned(ldr: np.ndarray, *, per_channel: bool = False, device: 
     """Estimate the inverse camera response of one LDR photo with the CRF network.
 
     Args:
-        ldr: float ``HxWx3`` pixel values in [0, 1] (display-referred, as decoded).
+        ldr: float ``HxWx3`` pixel values in [0, 1] (display-referred, as decoded), or the
+            8/16-bit codes they were decoded from (the same estimate).
         per_channel: return three channel curves ``(3, 1024)`` instead of the gray-axis
             curve ``(1, 1024)``.
         device: torch device for the network (``"cpu"``, ``"cuda"``, ``"auto"``: CUDA when present).

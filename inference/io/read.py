@@ -24,6 +24,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from ..errors import UnsupportedImageError
+from ..imaging import unit_float
 from .files import (
     DEFAULT_MAX_PIXELS,
     MAX_CHANNELS,
@@ -62,7 +63,10 @@ class LoadedImage:
         path: the file it was read from.
         pixels: float32 ``(H, W, 3)``, top-down rows, orientation applied. Integer
             formats in [0, 1] (``value / 255`` or ``value / 65535``); float formats
-            linear as stored, never clamped above (negatives are set to 0).
+            linear as stored, never clamped above (negatives are set to 0). With
+            ``read_image(codes=True)``, 8/16-bit files give their codes instead (uint8 or
+            uint16, a quarter or half of the memory; :func:`..imaging.unit_float` turns
+            them into the floats above).
         alpha: float32 ``(H, W)`` or None. Kept as stored: colour is NOT divided
             by it (premultiplied EXRs can hold emissive pixels with alpha 0).
         is_hdr: True for float data (EXR, Radiance HDR, float TIFF).
@@ -224,7 +228,7 @@ def probe_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS
     finally:
         inp.close()
 
-def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, codes: bool = False) -> LoadedImage:
     """Read one image file into float32 RGB pixels.
 
     The header is checked first (size, channels) so a forged header is refused
@@ -247,6 +251,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     Args:
         path: image file.
         max_pixels: refuse images with more than this many pixels (width x height).
+        codes: keep the pixels of 8/16-bit files as their integer codes (uint8/uint16);
+            other files are read as float32 either way.
 
     Returns:
         :class:`LoadedImage` with ``pixels`` float32 ``(H, W, 3)``.
@@ -277,8 +283,10 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         colour, alpha_index = _choose_channels(spec, path)
         wanted = colour + ([alpha_index] if alpha_index is not None else [])
         first, last = min(wanted), max(wanted) + 1
+        base = spec.format.basetype
+        as_codes = codes and base in (oiio.UINT8, oiio.UINT16)
         with _native_stderr_captured():
-            data = inp.read_image(0, 0, first, last, oiio.FLOAT)
+            data = inp.read_image(0, 0, first, last, base if as_codes else oiio.FLOAT)
         error = inp.geterror() if inp.has_error else ""
         if data is None or error:
             message = _first_line(error, "decoder returned no pixels")
@@ -289,21 +297,25 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     finally:
         inp.close()
 
-    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, last - first)
-    pixels = data[..., [c - first for c in colour]]
+    data = np.asarray(data, dtype=data.dtype if as_codes else np.float32).reshape(spec.height, spec.width, last - first)
+    channels = [c - first for c in colour]
+    # RGB codes as read need no copy (a 16384x8192 panorama: 0.4 GB)
+    pixels = data if as_codes and channels == list(range(data.shape[-1])) else data[..., channels]
     if pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
     alpha = None if alpha_index is None else data[..., alpha_index - first]
 
     if is_hdr:
         pixels = _sanitize_float(pixels, path)
-    else:
+    elif not as_codes:
         # Guards against signed integer formats, which OIIO maps to [-1, 1].
         pixels = np.clip(pixels, 0.0, 1.0)
 
-    pixels = apply_orientation(pixels, exif.orientation).astype(np.float32, copy=False)
+    pixels = apply_orientation(pixels, exif.orientation)
+    if not as_codes:
+        pixels = pixels.astype(np.float32, copy=False)
     if alpha is not None:
-        alpha = apply_orientation(alpha, exif.orientation).astype(np.float32, copy=False)
+        alpha = unit_float(apply_orientation(alpha, exif.orientation))
     logger.debug(
         "read %s: %s %dx%d, %d-bit, hdr=%s, orientation=%d",
         path, format_name, pixels.shape[1], pixels.shape[0], bits, is_hdr, exif.orientation,
