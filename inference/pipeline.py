@@ -136,22 +136,32 @@ class Result:
 # term (activations of one tile).
 BYTES_PER_PIXEL = 96
 BYTES_PER_TILE_PIXEL = 2400
+# The same for ``inference.banded`` (large images, row bands): the 8-bit codes (3 B), the
+# clipped map (1 B), the energy step's full-size luminance map (4 B) and the decoder's copy
+# while reading (3 B), rounded up; the bands and the network's low-resolution arrays are in
+# the constant.
+BYTES_PER_PIXEL_BANDED = 16
+BANDED_FIXED_BYTES = 600 * 2 ** 20
 
 
-def estimate_peak_bytes(height: int, width: int, settings: "Settings") -> int:
-    """Rough upper estimate of the memory one image needs, for refusing work that cannot fit."""
+def estimate_peak_bytes(height: int, width: int, settings: "Settings", banded: bool = False) -> int:
+    """Rough upper estimate of the memory one image needs, for refusing work that cannot fit;
+    ``banded``: run by :mod:`.banded`."""
     tile = min(int(settings.tile_size), max(height, width)) ** 2
     model = BYTES_PER_TILE_PIXEL * tile if settings.method == "learned" else 0
+    if banded:
+        return BYTES_PER_PIXEL_BANDED * height * width + BANDED_FIXED_BYTES + model + 400 * 2 ** 20
     return BYTES_PER_PIXEL * height * width + model + 400 * 2 ** 20  # + torch and the weights
 
 
-def fit_tile_size(height: int, width: int, settings: "Settings", limit_bytes: int) -> "Settings":
+def fit_tile_size(height: int, width: int, settings: "Settings", limit_bytes: int,
+                  banded: bool = False) -> "Settings":
     """Shrink the tile until the estimate fits ``limit_bytes``; raise when even 128 px cannot."""
     tile = int(settings.tile_size)
-    while tile > 128 and estimate_peak_bytes(height, width, settings.with_(tile_size=tile)) > limit_bytes:
+    while tile > 128 and estimate_peak_bytes(height, width, settings.with_(tile_size=tile), banded) > limit_bytes:
         tile //= 2
     fitted = settings.with_(tile_size=max(tile, 128))
-    need = estimate_peak_bytes(height, width, fitted)
+    need = estimate_peak_bytes(height, width, fitted, banded)
     if need > limit_bytes:
         raise Ldr2HdrError(f"a {width} x {height} image needs about {need / 2**30:.1f} GB, above the "
                            f"memory limit of {limit_bytes / 2**30:.1f} GB (raise --max-memory or downscale it)")
@@ -260,7 +270,12 @@ def _output_scale(settings: Settings, ldr: np.ndarray, linear: np.ndarray, exif,
                   notes: list) -> float:
     """The output's factor (units x ``2**exposure``); records the units in ``meta`` and, when
     the requested units could not be had, why in ``notes``."""
-    units, mode, note = output_scale(settings.scale, ldr, linear, exif)
+    return record_scale(settings, output_scale(settings.scale, ldr, linear, exif), meta, notes)
+
+
+def record_scale(settings: Settings, measured: tuple[float, str, str], meta: dict, notes: list) -> float:
+    """:func:`_output_scale` from ``lighting.units.output_scale``'s ``(units, mode, note)``."""
+    units, mode, note = measured
     if mode != settings.scale:
         notes.append(note)
     scale = float(units * 2.0 ** settings.exposure)
@@ -294,6 +309,24 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray | None, ldr: np.ndarray |
     return hdr, out
 
 
+def run_metadata(settings: Settings, inv: crf.InverseCRF, shape: tuple, clipped_fraction: float, exif=None) -> dict:
+    """The metadata every run records: software, method, curve, panorama, exposure, the
+    fraction of pixels clipped (largest channel at the top code) and the EXIF exposure."""
+    meta = {
+        "software": f"ldr2hdr {__version__}",
+        "method": settings.method,
+        "crf_method": inv.method,
+        "crf_confidence": float(inv.confidence),
+        "panorama": bool(is_panorama(shape, settings.panorama)),
+        "exposure_stops": float(settings.exposure),
+        "exposure_scale": float(2.0 ** settings.exposure),
+        "clipped_fraction": float(clipped_fraction),
+    }
+    if exif is not None:
+        meta.update({f"exif_{k}": v for k, v in asdict(exif).items() if v is not None and k != "orientation"})
+    return meta
+
+
 def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "reconstruct", exif=None,
         progress: Callable[[float, str], None] | None = None, keep_intermediates: bool = True) -> Result:
     """Run the pipeline up to ``steps`` on one LDR image.
@@ -321,18 +354,7 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     ldr = check_ldr(ldr)
     report(0.0, "estimating the camera curve")
     inv = estimate_crf(ldr, settings, exif)
-    meta = {
-        "software": f"ldr2hdr {__version__}",
-        "method": settings.method,
-        "crf_method": inv.method,
-        "crf_confidence": float(inv.confidence),
-        "panorama": bool(is_panorama(ldr.shape, settings.panorama)),
-        "exposure_stops": float(settings.exposure),
-        "exposure_scale": float(2.0 ** settings.exposure),
-        "clipped_fraction": float(np.mean(ldr.max(axis=-1) >= 254.5 / 255.0)),
-    }
-    if exif is not None:
-        meta.update({f"exif_{k}": v for k, v in asdict(exif).items() if v is not None and k != "orientation"})
+    meta = run_metadata(settings, inv, ldr.shape, float(np.mean(ldr.max(axis=-1) >= 254.5 / 255.0)), exif)
     result = Result(inverse_crf=inv, metadata=meta)
     if steps == "estimate-crf":
         return result

@@ -52,7 +52,7 @@ def dequantize(ldr: np.ndarray, bits: int = 8, iterations: int = 4, radius: int 
         return x.copy()
     q = 1.0 / (2 ** bits - 1)
     k = 2 * radius + 1
-    halo = (iterations + 1) * radius
+    halo = halo_rows(iterations, radius)
     h = x.shape[0]
     out = np.empty_like(x)
 
@@ -75,6 +75,13 @@ def dequantize(ldr: np.ndarray, bits: int = 8, iterations: int = 4, radius: int 
                 y = torch.where(flat > 0, torch.minimum(torch.maximum(smooth, lo), hi), t)
             out[top:bottom] = from_nchw(y, x)[top - a: top - a + (bottom - top)]
     return out
+
+
+def halo_rows(iterations: int = 4, radius: int = 2) -> int:
+    """Rows on each side of a strip that decide its :func:`dequantize` result: the dequantized
+    rows ``r0:r1`` of an image are those of ``dequantize(image[r0 - halo:r1 + halo])`` (clamped
+    at the image's edges), exactly."""
+    return (iterations + 1) * radius
 
 
 def _max_filter(t: torch.Tensor, k: int) -> torch.Tensor:

@@ -46,17 +46,27 @@ def exif_scale(exposure_time: float | None, f_number: float | None, iso: float |
 def match_photo_scale(ldr: np.ndarray, linear: np.ndarray) -> float:
     """Global scale that brings the mid-tones (max channel 0.1-0.9) of ``linear`` to the
     sRGB-decoded photo ``ldr`` (median ratio of luminances); 1 when there are too few."""
+    return scale_from_log_ratios(*mid_tone_log_ratios(ldr, linear))
+
+
+def mid_tone_log_ratios(ldr: np.ndarray, linear: np.ndarray) -> tuple[int, np.ndarray]:
+    """What :func:`match_photo_scale` needs of some pixels: ``(number of mid-tone pixels,
+    log(photo / reconstruction) luminance of those where both are positive)``. Row bands of an
+    image may be measured one by one: the counts add, the ratios concatenate."""
     ldr = np.asarray(ldr, np.float32)
     m = ldr.max(axis=-1)
     sel = (m > 0.1) & (m < 0.9)
-    if sel.sum() < 16:
-        return 1.0
     target = luminance(srgb_to_linear(ldr[sel]))
     got = luminance(np.asarray(linear)[sel])
     ok = (target > 0) & (got > 0)
-    if ok.sum() < 16:
+    return int(np.count_nonzero(sel)), np.log(target[ok]) - np.log(got[ok])
+
+
+def scale_from_log_ratios(n_mid_tones: int, log_ratios: np.ndarray) -> float:
+    """The match-photo scale from :func:`mid_tone_log_ratios`; 1 when there are too few."""
+    if n_mid_tones < 16 or len(log_ratios) < 16:
         return 1.0
-    return float(np.exp(np.median(np.log(target[ok]) - np.log(got[ok]))))
+    return float(np.exp(np.median(log_ratios)))
 
 
 def output_scale(mode: str, ldr: np.ndarray, linear: np.ndarray, exif=None) -> tuple[float, str, str]:
