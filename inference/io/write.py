@@ -18,7 +18,7 @@ import os
 import secrets
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import OpenImageIO as oiio
@@ -51,12 +51,20 @@ def _temporary_name(path: Path) -> Path:
 
 def _write_atomic(buf: oiio.ImageBuf, path: Path, dtype: Any, overwrite: bool) -> None:
     """Write ``buf`` to a temporary file, then move it over ``path``."""
-    _prepare_destination(path, overwrite)
-    tmp = _temporary_name(path)
-    try:
+
+    def write(tmp: Path) -> None:
         if not buf.write(str(tmp), dtype):
             message = _first_line(buf.geterror(), "unknown error")
             raise Ldr2HdrError(f"cannot write image: {message}", path)
+
+    _atomically(write, path, overwrite)
+
+def _atomically(write, path: Path, overwrite: bool) -> None:
+    """``write(tmp)`` a temporary file next to ``path``, then move it over ``path``."""
+    _prepare_destination(path, overwrite)
+    tmp = _temporary_name(path)
+    try:
+        write(tmp)
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -190,6 +198,87 @@ def write_exr(
     _set_metadata(spec, metadata or {})
     _write_atomic(buf, path, dtype, overwrite)
     logger.info("wrote %s (%dx%d, %s, %s)", path, array.shape[1], array.shape[0], "half" if dtype == oiio.HALF else "float", setting)
+
+def write_exr_bands(
+    path: str | os.PathLike,
+    height: int,
+    width: int,
+    bands: Callable[[], Iterable[np.ndarray]],
+    *,
+    metadata: dict[str, Any] | None = None,
+    half: bool = True,
+    compression: str = "zip",
+    overwrite: bool = True,
+) -> None:
+    """:func:`write_exr` for an image made row band by row band: only one band is in memory.
+
+    ``bands()`` returns a new iterator over consecutive float ``(n, width, 3)`` row bands,
+    top to bottom, ``height`` rows in all; each is written as scanlines as it comes. The file
+    is the one :func:`write_exr` writes for the whole image (same values, type, compression and
+    metadata), atomically too. A value above the half-float maximum is only seen when its
+    band comes, so ``half`` files are then written again as 32-bit floats (``bands()`` is called
+    a second time, with the same warning as :func:`write_exr`).
+
+    Raises:
+        ValueError: a band of the wrong shape, too few or too many rows, unknown compression.
+        OutputExistsError: ``path`` exists and ``overwrite`` is False.
+        Ldr2HdrError: the file could not be written (nothing is left behind).
+    """
+    path = Path(path)
+    setting = _compression_setting(compression)
+    found: dict[str, int] = {}
+
+    def write(tmp: Path) -> None:
+        dtype = oiio.HALF if half else oiio.FLOAT
+        nonfinite = _write_scanlines(tmp, path, height, width, bands(), dtype, setting, metadata or {})
+        if nonfinite is None:
+            logger.warning("%s: values above %g do not fit half floats; writing 32-bit floats", path, HALF_MAX)
+            dtype = oiio.FLOAT
+            nonfinite = _write_scanlines(tmp, path, height, width, bands(), dtype, setting, metadata or {})
+        found.update(nonfinite=nonfinite, half=int(dtype == oiio.HALF))
+
+    _atomically(write, path, overwrite)
+    if found["nonfinite"]:
+        logger.warning("%s: writing %d non-finite values", path, found["nonfinite"])
+    logger.info("wrote %s (%dx%d, %s, %s, by row bands)", path, width, height, "half" if found["half"] else "float",
+                setting)
+
+
+def _write_scanlines(tmp: Path, path: Path, height: int, width: int, bands: Iterable[np.ndarray], dtype: Any,
+                     compression: str, metadata: dict[str, Any]) -> int | None:
+    """Write ``bands`` to ``tmp`` as ``dtype`` scanlines; the number of non-finite values, or
+    None when a half file met a value above :data:`HALF_MAX` (``tmp`` is then incomplete)."""
+    spec = oiio.ImageSpec(width, height, 3, dtype)
+    spec.attribute("compression", compression)
+    spec.attribute("Software", _software())
+    _set_metadata(spec, metadata)
+    out = oiio.ImageOutput.create(str(tmp))
+    if out is None or not out.open(str(tmp), spec):
+        message = _first_line(oiio.geterror() if out is None else out.geterror(), "unknown error")
+        raise Ldr2HdrError(f"cannot write image: {message}", path)
+    row, nonfinite, complete = 0, 0, False
+    try:
+        for band in bands:
+            band = np.asarray(band)
+            if band.ndim != 3 or band.shape[1:] != (width, 3) or row + band.shape[0] > height:
+                raise ValueError(f"write_exr_bands: band of shape {band.shape} at row {row} of a {width} x {height} image")
+            peak, bad = _finite_peak(band)
+            if dtype == oiio.HALF and peak > HALF_MAX:
+                return None
+            nonfinite += bad
+            data = _as_half(band) if dtype == oiio.HALF else np.ascontiguousarray(band, dtype=np.float32)
+            if not out.write_scanlines(row, row + band.shape[0], 0, data):
+                raise Ldr2HdrError(f"cannot write image: {_first_line(out.geterror(), 'unknown error')}", path)
+            row += band.shape[0]
+        if row != height:
+            raise ValueError(f"write_exr_bands: the bands held {row} rows, the image {height}")
+        complete = True
+    finally:
+        closed = out.close()
+        if complete and not closed:
+            raise Ldr2HdrError(f"cannot write image: {_first_line(out.geterror(), 'unknown error')}", path)
+    return nonfinite
+
 
 def _finite_peak(array: np.ndarray, band: int = 256) -> tuple[float, int]:
     """``(largest finite |value|, number of non-finite values)``, in row bands (no full-size temporaries)."""
