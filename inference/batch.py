@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, crf, io, pipeline
+from . import __version__, banded, crf, io, pipeline
 from .errors import Ldr2HdrError, OutputExistsError, UnsupportedImageError
 
 logger = logging.getLogger("ldr2hdr")
@@ -209,14 +209,18 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
             if p.exists():
                 raise OutputExistsError("output exists (use --overwrite to replace it)", p)
     width, height, _ = io.probe_image(path, max_pixels=args.max_pixels)
+    # large images go through row bands (the preview's tone mapping needs the whole image)
+    in_bands = banded.applies(height, width, settings, step) and not getattr(args, "preview", False)
     limit = int(args.max_memory * 2 ** 30) if args.max_memory else pipeline.default_memory_limit()
     try:
-        settings = pipeline.fit_tile_size(height, width, settings, limit)
+        settings = pipeline.fit_tile_size(height, width, settings, limit, banded=in_bands)
     except Ldr2HdrError as exc:
         raise Ldr2HdrError(exc.reason, path) from None
-    img = io.read_image(path, max_pixels=args.max_pixels)
+    img = io.read_image(path, max_pixels=args.max_pixels, codes=in_bands)
     row: dict = {"format": img.format, "width": int(img.pixels.shape[1]), "height": int(img.pixels.shape[0])}
     warnings = []
+    in_bands = in_bands and img.pixels.dtype != np.float32  # float files (HDR, signed) stay whole
+    bands = None
     if img.is_hdr and step != "restore":
         # Already linear: nothing to undo, nothing clipped. Pass the radiance through.
         warnings.append("input is already HDR (float data): passed through unchanged")
@@ -226,17 +230,24 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
                                  metadata={"software": f"ldr2hdr {__version__}", "method": "pass-through"})
     elif img.is_hdr:
         result = _restore_linear(img, settings)
+    elif in_bands:
+        bands = banded.reconstruct(img.pixels, settings, exif=img.exif)  # keeps the codes until written
+        result = bands.result
     else:
         result = pipeline.run(img.pixels, settings, steps=step, exif=img.exif, keep_intermediates=False)
-    del img  # the decoded input (0.4 GB at 8K) is not needed to write the outputs
+    del img  # the decoded input (0.4 GB at 8K) is not needed to write the outputs (bands keep their codes)
     for note in result.notes:
         warnings.append(note)
         logger.warning("%s: %s", path, note)
     meta = dict(result.metadata, source_file=str(path.resolve()), step=step)
     if step != "estimate-crf":
         meta["inverse_crf"] = json.dumps([round(float(v), 5) for v in result.inverse_crf.gray[::4]])
-        io.write_exr(outputs["exr"], result.image, metadata=meta, half=args.half,
-                           compression=args.compression, overwrite=args.overwrite)
+        if bands is not None:
+            io.write_exr_bands(outputs["exr"], bands.height, bands.width, bands.bands, metadata=meta, half=args.half,
+                               compression=args.compression, overwrite=args.overwrite)
+        else:
+            io.write_exr(outputs["exr"], result.image, metadata=meta, half=args.half,
+                         compression=args.compression, overwrite=args.overwrite)
     if "crf" in outputs:
         data = result.inverse_crf.to_json_dict()
         data.update(source_file=str(path.resolve()), software=f"ldr2hdr {__version__}")
@@ -255,6 +266,8 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
                crf_confidence=float(result.inverse_crf.confidence), warnings=warnings)
     if result.image is not None:
         row["max_value"] = float(np.max(result.image))
+    elif bands is not None:
+        row["max_value"] = bands.max_value
     return row
 
 def _restore_linear(img: io.LoadedImage, settings: pipeline.Settings) -> pipeline.Result:
