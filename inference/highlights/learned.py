@@ -135,17 +135,29 @@ def blend_rows(linear: np.ndarray, mask: np.ndarray, increase: np.ndarray, devic
     ``linear`` ``(n, W, 3)``, ``mask`` ``(n, W)``, ``increase`` ``(n, W)`` (:meth:`LogIncrease.rows`).
     The blend itself is :func:`.kernels.blend` (the fused Triton kernel for CUDA tensors, the
     float32 torch reference elsewhere), run on ``device``; elementwise, so any row split gives
-    the same pixels.
+    the same pixels (up to the last bit where torch's vectorized and scalar loops differ).
     """
     from .. import kernels
 
-    lin = torch.from_numpy(linear).to(device).permute(2, 0, 1)[None].contiguous()
-    m = torch.from_numpy(np.ascontiguousarray(mask)).to(device)[None, None]
-    d = torch.from_numpy(np.ascontiguousarray(increase, dtype=np.float32)).to(device)[None, None]
-    y = to_log(lin) + d  # the blend clamps y at MAX_LOG before exp
-    hdr = kernels.blend(lin, y, m, y_max=MAX_LOG)
-    # mask == 0 gives (1 - 0) * lin + 0 * finite = lin exactly: unclipped pixels are untouched.
-    return hdr[0].permute(1, 2, 0).cpu().numpy()
+    # mask == 0 gives (1 - 0) * lin + 0 * finite = lin exactly: unclipped pixels are untouched,
+    # so only the pixels under the mask (a few percent of most photos) go through the blend
+    # when the increase is finite (a NaN must stay visible, as the blend keeps it)
+    under = np.asarray(mask) > 0
+    if under.all() or not np.isfinite(increase).all():
+        under = None
+    lin = linear if under is None else linear[under][None]
+    m = mask if under is None else mask[under][None]
+    d = increase if under is None else increase[under][None]
+    lin_t = torch.from_numpy(np.ascontiguousarray(lin, dtype=np.float32)).to(device).permute(2, 0, 1)[None].contiguous()
+    m_t = torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)).to(device)[None, None]
+    d_t = torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32)).to(device)[None, None]
+    y = to_log(lin_t) + d_t  # the blend clamps y at MAX_LOG before exp
+    hdr = kernels.blend(lin_t, y, m_t, y_max=MAX_LOG)[0].permute(1, 2, 0).cpu().numpy()
+    if under is None:
+        return hdr
+    out = np.array(linear, dtype=np.float32)
+    out[under] = hdr[0]
+    return out
 
 
 def _blend_delta_in_place(out: np.ndarray, linear: np.ndarray, mask: np.ndarray, delta_small: np.ndarray | None,
