@@ -200,3 +200,28 @@ def test_reconstruct_command_runs_large_images_in_bands(tmp_path, monkeypatch):
     _assert_same_sources(src_b, src_a)
     row_a, row_b = (rep["inputs"][0] for rep in (rep_a, rep_b))
     assert row_b["max_value"] == pytest.approx(row_a["max_value"], rel=1e-6)
+
+
+def test_blend_runs_only_under_the_mask_with_the_same_pixels():
+    # outside the mask the blend gives the linear value exactly, so only the masked pixels go
+    # through it; a NaN increase still goes through the whole blend and stays visible
+    import torch
+
+    from ldr2hdr.inference import kernels
+    from ldr2hdr.inference.highlights import learned
+
+    rng = np.random.default_rng(11)
+    linear = rng.uniform(0.0, 1.0, (37, 53, 3)).astype(np.float32)
+    mask = np.where(rng.random((37, 53)) < 0.05, rng.uniform(0.0, 1.0, (37, 53)), 0.0).astype(np.float32)
+    increase = rng.uniform(0.0, 3.0, (37, 53)).astype(np.float32)
+
+    def everywhere(d):
+        lin = torch.from_numpy(linear).permute(2, 0, 1)[None].contiguous()
+        y = learned.to_log(lin) + torch.from_numpy(d)[None, None]
+        return kernels.blend(lin, y, torch.from_numpy(mask)[None, None], y_max=learned.MAX_LOG)[0].permute(1, 2, 0).numpy()
+
+    np.testing.assert_allclose(learned.blend_rows(linear, mask, increase), everywhere(increase), rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(learned.blend_rows(linear, mask, increase)[mask == 0], linear[mask == 0])
+    broken = increase.copy()
+    broken[mask == 0] = np.nan  # where 0 * NaN is NaN
+    np.testing.assert_array_equal(np.isnan(learned.blend_rows(linear, mask, broken)), np.isnan(everywhere(broken)))
