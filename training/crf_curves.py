@@ -42,8 +42,13 @@ N = crf.N_SAMPLES
 GRID = crf.GRID
 # Dense sensor grid (denser near 0) for inverting forward curves.
 _XS = np.linspace(0.0, 1.0, 8193) ** 2
-FAMILIES = ("dorf", "darktable", "nus", "mix", "gamma", "sigmoid", "film", "logsig")
-FAMILY_P = np.array([0.27, 0.10, 0.05, 0.08, 0.15, 0.05, 0.18, 0.12])
+FAMILIES = ("dorf", "darktable", "nus", "mix", "gamma", "sigmoid", "film", "logsig", "srgb", "camera")
+#: Family probabilities. ``original``: the shipped network's recipe (no plain sRGB, no picture
+#: styles). ``modern`` leans to today's digital cameras (plain sRGB, measured base curves, sRGB with
+#: a picture style's contrast), film and log curves rarer: measured in docs/experiments.md, not shipped.
+PRIORS = {"original": np.array([0.27, 0.10, 0.05, 0.08, 0.15, 0.05, 0.18, 0.12, 0.0, 0.0]),
+          "modern": np.array([0.20, 0.15, 0.08, 0.07, 0.10, 0.05, 0.08, 0.05, 0.10, 0.12])}
+FAMILY_P = PRIORS["original"]
 
 
 # ----------------------------------------------------------------------------- curves
@@ -121,6 +126,15 @@ def random_parametric_curve(rng: np.random.Generator, family: str) -> np.ndarray
             t = rng.uniform(0.001, 0.02)
             y = np.where(x < t, x * (t ** (1.0 / g) / t), y)
         return invert_forward(_s_curve(y, rng.uniform(-0.3, 0.7)))
+    if family == "srgb":  # plain sRGB, as renders, screenshots and many phones encode
+        return invert_forward(synth.srgb_encode(x))
+    if family == "camera":  # sRGB plus a picture style: contrast, a highlight shoulder, a toe
+        y = synth.srgb_encode(x)
+        y = _s_curve(y, rng.uniform(0.0, 0.45))
+        if rng.random() < 0.5:  # soft shoulder: the top stop rolls off instead of clipping hard
+            k = rng.uniform(0.5, 3.0)
+            y = (1 - np.exp(-k * y)) / (1 - math.exp(-k))
+        return invert_forward(np.power(np.clip(y, 0, 1), math.exp(rng.normal(0.0, 0.08))))
     if family == "sigmoid":  # HDRCNN camera curve
         n = max(0.5, rng.normal(0.9, 0.1))
         s = max(0.2, rng.normal(0.6, 0.1))
@@ -174,14 +188,18 @@ class CurveBank:
     dorf: np.ndarray
     darktable: np.ndarray
     nus: np.ndarray
+    prior: str = "original"  # a key of PRIORS
 
     @classmethod
-    def load(cls) -> "CurveBank":
-        return cls(dorf_train_curves(), darktable_curves(), nus_curves())
+    def load(cls, prior: str = "original") -> "CurveBank":
+        if prior not in PRIORS:
+            raise ValueError(f"unknown curve prior {prior!r}; one of {sorted(PRIORS)}")
+        return cls(dorf_train_curves(), darktable_curves(), nus_curves(), prior)
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         """A random per-channel inverse curve set ``(3, 1024)`` and its family name."""
-        fam = FAMILIES[rng.choice(len(FAMILIES), p=FAMILY_P / FAMILY_P.sum())]
+        p = PRIORS[self.prior]
+        fam = FAMILIES[rng.choice(len(FAMILIES), p=p / p.sum())]
         if fam == "nus":
             curves = self.nus[rng.integers(len(self.nus))].copy()
             if rng.random() < 0.5:  # the gray-axis version of the same camera
@@ -199,14 +217,15 @@ class CurveBank:
         else:
             base = random_parametric_curve(rng, fam)
         curves = np.repeat(base[None], 3, axis=0)
-        if rng.random() < 0.3:  # small per-channel differences, as on real cameras
+        if fam != "srgb" and rng.random() < 0.3:  # small per-channel differences, as on real cameras
             p = np.exp(rng.normal(0.0, 0.06, size=3))
             curves = np.power(curves, p[:, None])
         return curves, fam
 
     def basis_curves(self, rng: np.random.Generator, n_random: int = 3000) -> np.ndarray:
         """Curves ``(n, 1024)`` that define the PCA basis of the network's output."""
-        rand = [random_parametric_curve(rng, FAMILIES[4 + i % 4]) for i in range(n_random)]
+        k = 6 if PRIORS[self.prior][8:].any() else 4  # the parametric families the prior draws
+        rand = [random_parametric_curve(rng, FAMILIES[4 + i % k]) for i in range(n_random)]
         return np.concatenate([self.dorf, self.darktable, self.nus.reshape(-1, N), np.stack(rand)])
 
 

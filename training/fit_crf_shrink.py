@@ -51,8 +51,9 @@ def rmse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean((a - b) ** 2, axis=-1))
 
 
-def build(per_scene: int, srgb_share: float, seed: int, weights: Path | None = None) -> dict:
-    bank = crf_curves.CurveBank.load()
+def build(per_scene: int, srgb_share: float, seed: int, weights: Path | None = None,
+          prior: str = "original") -> dict:
+    bank = crf_curves.CurveBank.load(prior)
     scenes = crf_data.load_training_scenes(max_width=512)
     srgb = crf.srgb_inverse().curves[0]
     est, true, fam, name, conf = [], [], [], [], []
@@ -129,6 +130,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-install", action="store_true", help="score only; write nothing")
     ap.add_argument("--weights", type=Path, default=None,
                     help="the CRF network to fit the trust for (default: the shipped weights/crf_net.safetensors)")
+    ap.add_argument("--prior", default="original", choices=sorted(crf_curves.PRIORS),
+                    help="the training curves' family probabilities (as train_crf.py --prior)")
     ap.add_argument("--out", type=Path, default=None,
                     help="where to write the trust file (default: weights/crf_shrink.safetensors)")
     args = ap.parse_args(argv)
@@ -137,12 +140,13 @@ def main(argv=None) -> int:
 
     net = args.weights or crf_net.WEIGHTS_FILE
     # the examples hold the network's estimates: one cache file per network
-    tag = "" if args.weights is None else "_" + weights_mod.sha256_of(net)[:12]
+    tag = ("" if args.weights is None else "_" + weights_mod.sha256_of(net)[:12]) + \
+        ("" if args.prior == "original" else f"_{args.prior}")
     path = Path(args.cache) / f"examples_seed{args.seed}_per{args.per_scene}_srgb{args.srgb_share}{tag}.npz"
     if path.is_file():
         data = dict(np.load(path))
     else:
-        data = build(args.per_scene, args.srgb_share, args.seed, args.weights)
+        data = build(args.per_scene, args.srgb_share, args.seed, args.weights, args.prior)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path.with_suffix(".tmp.npz"), **data)
         path.with_suffix(".tmp.npz").replace(path)

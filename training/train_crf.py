@@ -123,6 +123,8 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=24)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--prior", default="original", choices=sorted(crf_curves.PRIORS),
+                    help="curve family probabilities (crf_curves.PRIORS; modern: measured, not shipped)")
     ap.add_argument("--log-weight", type=float, default=0.0,
                     help="weight of the mid-tone log2 error term (see curve_loss); 0 reproduces the weights "
                          "committed before it existed")
@@ -140,7 +142,7 @@ def main(argv=None) -> int:
     budget = args.minutes * 60.0
 
     t0 = time.time()
-    bank = crf_curves.CurveBank.load()
+    bank = crf_curves.CurveBank.load(args.prior)
     scenes = crf_data.load_training_scenes()
     log.info("curves: dorf %d darktable %d nus %d; scenes %d (%.1fs)", len(bank.dorf), len(bank.darktable),
              len(bank.nus), len(scenes), time.time() - t0)
