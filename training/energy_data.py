@@ -75,10 +75,12 @@ def photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, rng: np.ra
 
 
 def build(paths: list[Path], *, per_reference: int, seed: int, harness_fractions: bool,
-          through_pipeline: bool = False, shard: tuple[int, int] = (0, 1)) -> dict:
+          through_pipeline: bool = False, shard: tuple[int, int] = (0, 1), weights_dir: str = "",
+          bank_curves: bool = False) -> dict:
     """Rows and photos for ``paths`` (references at <= 1024 px, as the harness loads them).
 
-    ``through_pipeline``: :func:`pipeline_photo_examples` instead of :func:`photo_examples`.
+    ``through_pipeline``: :func:`pipeline_photo_examples` instead of :func:`photo_examples` (with
+    the model weights of ``weights_dir`` where it has them, as ``--weights-dir`` does).
     ``shard`` ``(i, n)``: only references ``i, i + n, ...`` (same random streams as unsharded)."""
     rows, images = [], []
     t0 = time.time()
@@ -92,8 +94,10 @@ def build(paths: list[Path], *, per_reference: int, seed: int, harness_fractions
         if harness_fractions:
             fracs = [0.02, 0.08] + fracs[:per_reference - 2]
         for cf in fracs:
-            make = pipeline_photo_examples if through_pipeline else photo_examples
-            out = make(hdr0, bool(ref.panorama), float(cf), rng)
+            if through_pipeline:
+                out = pipeline_photo_examples(hdr0, bool(ref.panorama), float(cf), rng, weights_dir, bank_curves)
+            else:
+                out = photo_examples(hdr0, bool(ref.panorama), float(cf), rng)
             if out is None:
                 continue
             img, img_rows = out
@@ -109,21 +113,53 @@ def build(paths: list[Path], *, per_reference: int, seed: int, harness_fractions
 # ----------------------------------------------------------------------------- as the pipeline sees it
 
 
-def training_curve(rng: np.random.Generator) -> str:
+#: Measured and film-like curve families of ``crf_curves.CurveBank`` the pipeline photos also use:
+#: tone curves that compress highlights (film, log + sigmoid, picture styles) move the clip level
+#: after linearization the most, and no family is one the evaluation uses.
+BANK_FAMILIES = ("darktable", "nus", "sigmoid", "film", "logsig", "camera")
+_BANK = []
+
+
+def training_curve(rng: np.random.Generator, bank_curves: bool = False):
     """A camera curve that the evaluation never uses: sRGB (40 %), a DoRF *training* curve (40 %),
-    or a gamma between 1.8 and 2.6 (20 %)."""
+    or a gamma between 1.8 and 2.6 (20 %). With ``bank_curves`` (measured, not shipped:
+    docs/energy.md): sRGB 30 %, DoRF 30 %, gamma 10 % and 30 % a curve of :data:`BANK_FAMILIES`
+    drawn from ``crf_curves.CurveBank``, returned as ``(family, inverse curves (3, 1024))``."""
     from ldr2hdr.inference import crf
 
     u = rng.random()
-    if u < 0.4:
+    cut = (0.3, 0.6, 0.7) if bank_curves else (0.4, 0.8, 1.0)
+    if u < cut[0]:
         return "srgb"
-    if u < 0.8:
+    if u < cut[1]:
         train_idx, _ = crf.dorf_split(201)
         return f"dorf-{int(rng.choice(train_idx))}"
-    return f"gamma{rng.uniform(1.8, 2.6):.2f}"
+    if u < cut[2]:
+        return f"gamma{rng.uniform(1.8, 2.6):.2f}"
+    import crf_curves  # training/, on the path of train_energy.py
+
+    if not _BANK:
+        _BANK.append(crf_curves.CurveBank.load("modern"))
+    while True:
+        curves, family = _BANK[0].sample(rng)
+        if family in BANK_FAMILIES:
+            return family, curves
 
 
-def pipeline_photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, rng: np.random.Generator):
+def photograph(hdr: np.ndarray, curve, clip_fraction: float, codec: str, rng: np.random.Generator):
+    """``synth.synthesize`` for a curve name, or the same steps for ``(family, inverse curves)``."""
+    if isinstance(curve, str):
+        return synth.synthesize(hdr, curve, clip_fraction, codec, rng)
+    import crf_data
+
+    k = synth.exposure_for_clip_fraction(hdr, clip_fraction)
+    display = crf_data.apply_forward(hdr * k, curve[1]).astype(np.float32)
+    ldr = synth.quantize_png8(display) if codec == "png" else synth.encode_jpeg(display, 90)
+    return ldr, {"exposure_scale": float(k), "curve": curve[0]}
+
+
+def pipeline_photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, rng: np.random.Generator,
+                            weights_dir: str = "", bank_curves: bool = False):
     """Like :func:`photo_examples`, but the photo goes through a training camera curve and PNG or
     JPEG q90, and is linearized by the pipeline itself (its curve estimate and dequantization),
     so the features are what the shipped estimator will see. Energies are brought to the
@@ -135,11 +171,11 @@ def pipeline_photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, r
         hdr = np.roll(hdr, rng.integers(hdr.shape[1]), axis=1)
     if rng.random() < 0.5:
         hdr = hdr[:, ::-1]
-    curve = training_curve(rng)
+    curve = training_curve(rng, bank_curves)
     codec = "jpeg90" if rng.random() < 0.5 else "png"
-    ldr, info = synth.synthesize(hdr, curve, clip_fraction, codec, rng)
+    ldr, info = photograph(hdr, curve, clip_fraction, codec, rng)
     sensor = hdr * info["exposure_scale"]
-    settings = pipeline.Settings(panorama="on" if pano else "off")
+    settings = pipeline.Settings(panorama="on" if pano else "off", weights_dir=weights_dir)
     inv = pipeline.estimate_crf(ldr, settings)
     lin, _ = pipeline.linearize(ldr, inv, settings)
     src = S.find_sources(lin, ldr, pano)
@@ -152,7 +188,7 @@ def pipeline_photo_examples(hdr: np.ndarray, pano: bool, clip_fraction: float, r
     lin = lin.astype(np.float64) * s
     fill = src.fill * s
     E = S.source_energy(src, (sensor @ S.LUMA) * clipped)
-    img = dict(pano=pano, cf=float(clipped.mean()), k=float(info["exposure_scale"]), n=src.count, curve=curve,
+    img = dict(pano=pano, cf=float(clipped.mean()), k=float(info["exposure_scale"]), n=src.count, curve=info["curve"],
                codec=codec, e_open=float(np.sum(lighting.area_downsample((lin @ S.LUMA) * ~clipped, *src.shape) * src.weights)),
                e_clip_true=float(E.sum()), fill_total=float(fill.sum()))
     if pano:

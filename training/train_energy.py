@@ -48,12 +48,14 @@ CATEGORY_NOTES = Path(split.HDR_ROOT).parent / "SOURCES.md"
 
 
 def load_or_build(path: Path, paths: list[Path], per_reference: int, seed: int, harness: bool,
-                  through_pipeline: bool = False, shard: tuple[int, int] = (0, 1)) -> dict:
+                  through_pipeline: bool = False, shard: tuple[int, int] = (0, 1), weights_dir: str = "",
+                  bank_curves: bool = False) -> dict:
     if path.is_file():
         logger.info("reusing %s", path)
         return np.load(path, allow_pickle=True).item()  # our own cache file, written below
     data = energy_data.build(paths, per_reference=per_reference, seed=seed, harness_fractions=harness,
-                             through_pipeline=through_pipeline, shard=shard)
+                             through_pipeline=through_pipeline, shard=shard, weights_dir=weights_dir,
+                             bank_curves=bank_curves)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, data, allow_pickle=True)
@@ -89,11 +91,16 @@ def pipeline_examples(args, shards: range) -> list[dict]:
     """The examples made through the pipeline's own linearization, one cache file per shard."""
     n = args.pipeline_shards
     # the photos go through the shipped camera curve: one cache per curve network and trust file
-    tag = "_".join(weights_mod.sha256_of(weights_mod.WEIGHTS_DIR / f)[:8]
-                   for f in ("crf_net.safetensors", "crf_shrink.safetensors"))
+    def used(name: str) -> Path:  # the file the pipeline takes: --weights-dir's if it has one
+        own = Path(args.weights_dir) / name if args.weights_dir else None
+        return own if own is not None and own.is_file() else weights_mod.WEIGHTS_DIR / name
+
+    tag = "_".join(weights_mod.sha256_of(used(f))[:8] for f in ("crf_net.safetensors", "crf_shrink.safetensors"))
+    mix = "_bank" if args.bank_curves else ""
     return [load_or_build(Path(args.cache) / f"train_pipeline_seed{args.seed}_per{args.pipeline_per_reference}_"
-                          f"crf{tag}_shard{i}of{n}.npy", split.train_files(), args.pipeline_per_reference, args.seed + 2,
-                          False, through_pipeline=True, shard=(i, n)) for i in shards]
+                          f"crf{tag}{mix}_shard{i}of{n}.npy", split.train_files(), args.pipeline_per_reference,
+                          args.seed + 2, False, through_pipeline=True, shard=(i, n), weights_dir=args.weights_dir,
+                          bank_curves=args.bank_curves) for i in shards]
 
 
 def arrays(data: dict) -> dict:
@@ -148,17 +155,32 @@ def source_weights(d: dict, how: str) -> np.ndarray:
     return d["share"] ** (1.0 - alpha) * d["share_true"] ** alpha
 
 
-def fit_parts(d: dict, idx: np.ndarray, seed: int, quantiles: bool = True, shift: float = 0.0) -> dict:
+#: Features the estimate may be made to rise with (``--monotone``): how much a source's blob would
+#: grow at 1, 2 and 3 stops more exposure (a hotter core makes a wider region near the clip level).
+#: Better in CV, mixed in the harness: not in the shipped trees (docs/energy.md).
+MONOTONE_INCREASING = tuple(f"log2_growth{t}" for t in sources.GROWTH_LEVELS)
+
+
+def monotone_constraints(names: tuple[str, ...] = MONOTONE_INCREASING) -> list[int]:
+    unknown = set(names) - set(sources.FEATURE_NAMES)
+    if unknown:
+        raise ValueError(f"unknown features {sorted(unknown)}")
+    return [1 if f in names else 0 for f in sources.FEATURE_NAMES]
+
+
+def fit_parts(d: dict, idx: np.ndarray, seed: int, quantiles: bool = True, shift: float = 0.0,
+              monotone: tuple[str, ...] = ()) -> dict:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     X, w = d["X"][idx], d["weight"][idx]
+    params = dict(PARAMS, monotonic_cst=monotone_constraints(monotone))
     parts = {}
     y = d["y"] - shift  # absolute-error and quantile boosting are shift-equivariant: every estimate moves by -shift
     specs = [("mean_fill", y, dict(loss="absolute_error")), ("mean_open", y - d["offset"], dict(loss="absolute_error"))]
     if quantiles:
         specs += [("q16", y, dict(loss="quantile", quantile=0.16)), ("q84", y, dict(loss="quantile", quantile=0.84))]
     for name, target, extra in specs:
-        m = HistGradientBoostingRegressor(**PARAMS, **extra, random_state=seed).fit(X, target[idx], sample_weight=w)
+        m = HistGradientBoostingRegressor(**params, **extra, random_state=seed).fit(X, target[idx], sample_weight=w)
         parts[name] = trees.export_sklearn(m)
     if not quantiles:
         parts["q16"] = parts["q84"] = parts["mean_fill"]
@@ -246,8 +268,16 @@ def main(argv=None) -> int:
     ap.add_argument("--boost-shift", type=float, default=0.3, metavar="STOPS",
                     help="fit every estimate this many stops lower (the irradiance error punishes too much light "
                          "more than too little; chosen on the CV folds, see docs/energy.md)")
+    ap.add_argument("--monotone", default="", metavar="F1,F2",
+                    help="features the estimate may only rise with, e.g. " + ",".join(MONOTONE_INCREASING)
+                         + " (measured, not shipped: docs/energy.md); default none")
+    ap.add_argument("--bank-curves", action="store_true",
+                    help="the pipeline photos also use CurveBank's film-like and camera curves (30 %%; measured, "
+                         "not shipped)")
     ap.add_argument("--save-oof", default=None, metavar="FILE.npy",
                     help="also fit the quantile models in the CV folds and save the out-of-fold estimates here")
+    ap.add_argument("--weights-dir", default="", metavar="DIR",
+                    help="the pipeline photos use the curve weights in DIR where it has them (a candidate curve)")
     ap.add_argument("--build-shard", type=int, default=None, metavar="I",
                     help="only build (and cache) part I of the pipeline examples, then exit: run one process per "
                          "part to use every core")
@@ -258,6 +288,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from sklearn.model_selection import GroupKFold
 
+    monotone = tuple(f for f in args.monotone.split(",") if f)
+    monotone_constraints(monotone)  # unknown names fail before any work
     cache = Path(args.cache)
     if args.build_shard is not None:
         pipeline_examples(args, range(args.build_shard, args.build_shard + 1))
@@ -286,7 +318,8 @@ def main(argv=None) -> int:
     oof_parts = np.zeros((len(train["y"]), 2))
     for tr, te in GroupKFold(5).split(real, groups=train["names"][real]):
         tr, te = np.concatenate([real[tr], np.nonzero(rendered)[0]]), real[te]  # renders: fit, never scored
-        parts = fit_parts(train, tr, args.seed, quantiles=bool(args.save_oof), shift=args.boost_shift)
+        parts = fit_parts(train, tr, args.seed, quantiles=bool(args.save_oof), shift=args.boost_shift,
+                          monotone=monotone)
         model = energy.EnergyModel(parts, sources.FEATURE_NAMES)
         oof[te], oof_half[te] = model.predict(train["X"][te])
         if args.save_oof:  # the two targets' own estimates, to weigh them offline
@@ -309,7 +342,7 @@ def main(argv=None) -> int:
         logger.info("CV %-15s %s", name, {k: v for k, v in cv[name].items() if k != "by_category"})
     # budget-const's constant: median over the clean sRGB photos (evaluation/methods.BUDGET_CONST_LOG2)
     c_all = float(np.median([np.log2(im["e_clip_true"] / im["e_open"]) for im in clean["images"]]))
-    parts = fit_parts(train, np.arange(len(train["y"])), args.seed, shift=args.boost_shift)
+    parts = fit_parts(train, np.arange(len(train["y"])), args.seed, shift=args.boost_shift, monotone=monotone)
     model = energy.model_from_arrays(energy.arrays_from_model(parts))
     boost, half = model.predict(held["X"])
     heldout = {}
@@ -333,11 +366,13 @@ def main(argv=None) -> int:
         out, kind="energy estimator (per clipped source: log2 true / clip-level energy), gradient-boosted trees as arrays",
         command="python training/train_energy.py" + (f" --seed {args.seed}" if args.seed else "")
         + f" --weight {args.weight} --boost-shift {args.boost_shift}"
+        + (f" --monotone {args.monotone}" if monotone else "") + (" --bank-curves" if args.bank_curves else "")
         + (f" --renders {args.renders} --per-render {args.per_render} --render-weight {args.render_weight}"
            if args.renders else ""),
         data=f"training/split.py train_files(): {len(clean['images'])} sRGB photos (8 bit, 0.5-15 % clipped, random yaw "
              f"and mirror)" + (f" plus {sum(len(x['images']) for x in extra)} through training camera curves (sRGB, DoRF "
-                               "training curves, gamma 1.8-2.6), PNG or JPEG q90, linearized by the pipeline's own curve "
+                               "training curves, gamma 1.8-2.6, CurveBank darktable/NUS/sigmoid/film/log/picture-style "
+                               "curves), PNG or JPEG q90, linearized by the pipeline's own curve "
                                "estimate" if extra else "")
              + f": {len(train['images'])} photos, {len(train['y'])} sources"
              + (f", of them {int(rendered.sum())} from {len(renders[0]['images'])} photos of rendered panoramas "

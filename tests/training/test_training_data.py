@@ -124,3 +124,32 @@ def test_train_highlights_rejects_panorama_widths_the_network_cannot_take():
         res = subprocess.run([sys.executable, str(script), "--pano-sizes", bad, "--max-steps", "1"],
                              capture_output=True, text=True, timeout=120)
         assert res.returncode == 2 and "--pano-sizes" in res.stderr, (bad, res.stderr)
+
+
+def test_modern_camera_curve_families_are_valid_inverse_curves():
+    import crf_curves
+    from ldr2hdr.inference import crf
+
+    rng = np.random.default_rng(3)
+    srgb = crf_curves.random_parametric_curve(rng, "srgb")
+    np.testing.assert_allclose(srgb, crf.srgb_inverse().curves[0], atol=2e-3)
+    for _ in range(20):
+        c = crf_curves.random_parametric_curve(rng, "camera")
+        assert c[0] == 0.0 and c[-1] == 1.0
+        assert np.all(np.diff(c) >= 0)
+        # a picture style on top of sRGB: near sRGB, never identical to it
+        assert 1e-3 < np.sqrt(np.mean((c - srgb) ** 2)) < 0.3
+    assert len(crf_curves.FAMILY_P) == len(crf_curves.FAMILIES)
+
+
+def test_energy_monotone_constraints_name_the_growth_features():
+    train_energy = pytest.importorskip("train_energy")
+    from ldr2hdr.inference.highlights import sources
+
+    cst = train_energy.monotone_constraints()
+    assert len(cst) == len(sources.FEATURE_NAMES)
+    assert {sources.FEATURE_NAMES[i] for i, c in enumerate(cst) if c} == {
+        f"log2_growth{t}" for t in sources.GROWTH_LEVELS}
+    assert not any(train_energy.monotone_constraints(()))
+    with pytest.raises(ValueError):
+        train_energy.monotone_constraints(("no_such_feature",))
