@@ -161,9 +161,7 @@ class StepOperatorMixin:
             stem = os.path.splitext(os.path.basename(path))[0]
             return Target(step, label, path, stem, filepath=path, parameters=params)
         if self.image:
-            image = bpy.data.images.get(self.image)
-            if image is None:
-                raise Ldr2HdrError(f"no image named {self.image!r} in this file")
+            image = images.named_image(self.image)
             return Target(step, label, image.name, _base_name(image.name), image=image, parameters=params)
 
         tree = active_tree(context)

@@ -149,7 +149,4 @@ show the map without it. Source: the World's environment image, or the image nam
     def _source_image(self, scene):
         if not self.image:
             return source_of_world(scene)
-        image = bpy.data.images.get(self.image)
-        if image is None:
-            raise Ldr2HdrError(f"no image named {self.image!r} in this file")
-        return image
+        return images.named_image(self.image)

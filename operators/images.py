@@ -10,7 +10,7 @@ import os
 import bpy
 import numpy as np
 
-from ..inference.errors import UnsupportedImageError
+from ..inference.errors import Ldr2HdrError, UnsupportedImageError
 
 LINEAR_COLORSPACE = "Linear Rec.709"
 DATA_COLORSPACE = "Non-Color"
@@ -21,6 +21,18 @@ TAG_SOURCE = "ldr2hdr_source"
 
 #: File formats Blender decodes to float buffers: their pixels are linear, not code values.
 FLOAT_FILE_FORMATS = {"OPEN_EXR", "OPEN_EXR_MULTILAYER", "HDR"}
+
+
+def named_image(name):
+    """The image datablock called ``name``.
+
+    Raises:
+        Ldr2HdrError: this file has no image of that name.
+    """
+    image = bpy.data.images.get(name)
+    if image is None:
+        raise Ldr2HdrError(f"no image named {name!r} in this file")
+    return image
 
 
 def image_pixels(image):

@@ -148,7 +148,7 @@ Source: image=, the active Image/HDR node in the compositor, or the World's envi
 
     def _source_image(self, context):
         if self.image:
-            return self._named(self.image)
+            return images.named_image(self.image)
         try:
             image = active_node_image(context, self.node)
         except Ldr2HdrError:
@@ -164,11 +164,4 @@ Source: image=, the active Image/HDR node in the compositor, or the World's envi
         return sun_step.original_image(env.image)
 
     def _reference_image(self):
-        return self._named(self.reference) if self.reference else None
-
-    @staticmethod
-    def _named(name):
-        image = bpy.data.images.get(name)
-        if image is None:
-            raise Ldr2HdrError(f"no image named {name!r} in this file")
-        return image
+        return images.named_image(self.reference) if self.reference else None

@@ -80,10 +80,7 @@ sun becomes a Sun lamp (see Extract Sun)"""
         if self.filepath:
             return images.load_image_file(self.filepath)
         if self.image:
-            image = bpy.data.images.get(self.image)
-            if image is None:
-                raise Ldr2HdrError(f"no image named {self.image!r} in this file")
-            return image
+            return images.named_image(self.image)
         image = active_node_image(context, self.node)
         if image is None:
             raise Ldr2HdrError(f"no active Image node: {NO_SOURCE_HINT}")
