@@ -137,6 +137,12 @@ def _set_metadata(spec: oiio.ImageSpec, metadata: dict[str, Any]) -> None:
             except TypeError as exc:
                 raise ValueError(f"metadata {key!r}: cannot store a {type(value).__name__}") from exc
 
+def _set_header(spec: oiio.ImageSpec, compression: str, metadata: dict[str, Any]) -> None:
+    """The header every EXR we write carries: compression, Software and ``metadata``."""
+    spec.attribute("compression", compression)
+    spec.attribute("Software", _software())
+    _set_metadata(spec, metadata)
+
 def _compression_setting(compression: str) -> str:
     name, _, level = str(compression).lower().partition(":")
     if name not in EXR_COMPRESSIONS or (level and not level.replace(".", "", 1).isdigit()):
@@ -193,9 +199,7 @@ def write_exr(
     if array.shape[2] == 4:
         spec.channelnames = ("R", "G", "B", "A")
         spec.alpha_channel = 3
-    spec.attribute("compression", setting)
-    spec.attribute("Software", _software())
-    _set_metadata(spec, metadata or {})
+    _set_header(spec, setting, metadata or {})
     _write_atomic(buf, path, dtype, overwrite)
     logger.info("wrote %s (%dx%d, %s, %s)", path, array.shape[1], array.shape[0], "half" if dtype == oiio.HALF else "float", setting)
 
@@ -249,9 +253,7 @@ def _write_scanlines(tmp: Path, path: Path, height: int, width: int, bands: Iter
     """Write ``bands`` to ``tmp`` as ``dtype`` scanlines; the number of non-finite values, or
     None when a half file met a value above :data:`HALF_MAX` (``tmp`` is then incomplete)."""
     spec = oiio.ImageSpec(width, height, 3, dtype)
-    spec.attribute("compression", compression)
-    spec.attribute("Software", _software())
-    _set_metadata(spec, metadata)
+    _set_header(spec, compression, metadata)
     out = oiio.ImageOutput.create(str(tmp))
     if out is None or not out.open(str(tmp), spec):
         message = _first_line(oiio.geterror() if out is None else out.geterror(), "unknown error")
