@@ -18,6 +18,7 @@ Curves (inverse curves, 1024 samples, pixel value -> linear, 0 -> 0, 1 -> 1):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -227,6 +228,12 @@ class CurveBank:
         k = 6 if PRIORS[self.prior][8:].any() else 4  # the parametric families the prior draws
         rand = [random_parametric_curve(rng, FAMILIES[4 + i % k]) for i in range(n_random)]
         return np.concatenate([self.dorf, self.darktable, self.nus.reshape(-1, N), np.stack(rand)])
+
+
+@functools.lru_cache(maxsize=None)
+def shared_bank(prior: str = "original") -> CurveBank:
+    """:meth:`CurveBank.load`, once per process and prior (the measured curves take a few seconds)."""
+    return CurveBank.load(prior)
 
 
 def log_derivative_pca(curves: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

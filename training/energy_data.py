@@ -117,7 +117,6 @@ def build(paths: list[Path], *, per_reference: int, seed: int, harness_fractions
 #: tone curves that compress highlights (film, log + sigmoid, picture styles) move the clip level
 #: after linearization the most, and no family is one the evaluation uses.
 BANK_FAMILIES = ("darktable", "nus", "sigmoid", "film", "logsig", "camera")
-_BANK = []
 
 
 def training_curve(rng: np.random.Generator, bank_curves: bool = False):
@@ -138,10 +137,9 @@ def training_curve(rng: np.random.Generator, bank_curves: bool = False):
         return f"gamma{rng.uniform(1.8, 2.6):.2f}"
     import crf_curves  # training/, on the path of train_energy.py
 
-    if not _BANK:
-        _BANK.append(crf_curves.CurveBank.load("modern"))
+    bank = crf_curves.shared_bank("modern")
     while True:
-        curves, family = _BANK[0].sample(rng)
+        curves, family = bank.sample(rng)
         if family in BANK_FAMILIES:
             return family, curves
 

@@ -188,17 +188,11 @@ def highlight_score(img: np.ndarray, fraction: float) -> float:
 # ----------------------------------------------------------------------------- camera
 
 
-_BANK = None
-
-
 def curve_bank():
     """The measured/random training curves of the CRF recipe (training/crf_curves.py), loaded once."""
-    global _BANK
-    if _BANK is None:
-        import crf_curves
+    import crf_curves
 
-        _BANK = crf_curves.CurveBank.load()
-    return _BANK
+    return crf_curves.shared_bank()
 
 
 def camera_ldr(sensor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:

@@ -90,12 +90,13 @@ def merge(*datasets: dict) -> dict:
 def pipeline_examples(args, shards: range) -> list[dict]:
     """The examples made through the pipeline's own linearization, one cache file per shard."""
     n = args.pipeline_shards
-    # the photos go through the shipped camera curve: one cache per curve network and trust file
-    def used(name: str) -> Path:  # the file the pipeline takes: --weights-dir's if it has one
-        own = Path(args.weights_dir) / name if args.weights_dir else None
-        return own if own is not None and own.is_file() else weights_mod.WEIGHTS_DIR / name
+    # the photos go through the camera curve the pipeline takes (--weights-dir's where it has one):
+    # one cache per curve network and trust file
+    from ldr2hdr.inference import pipeline
 
-    tag = "_".join(weights_mod.sha256_of(used(f))[:8] for f in ("crf_net.safetensors", "crf_shrink.safetensors"))
+    settings = pipeline.Settings(weights_dir=args.weights_dir)
+    tag = "_".join(weights_mod.sha256_of(pipeline._weights_file(settings, f) or weights_mod.WEIGHTS_DIR / f)[:8]
+                   for f in ("crf_net.safetensors", "crf_shrink.safetensors"))
     mix = "_bank" if args.bank_curves else ""
     return [load_or_build(Path(args.cache) / f"train_pipeline_seed{args.seed}_per{args.pipeline_per_reference}_"
                           f"crf{tag}{mix}_shard{i}of{n}.npy", split.train_files(), args.pipeline_per_reference,
