@@ -239,12 +239,12 @@ def reconstruct(codes: np.ndarray, settings: pipeline.Settings = pipeline.Settin
 
     # pass 2: the network at low resolution, the restored clipped pixels, the energy step
     report(0.2, "restoring highlights")
-    device = pipeline._device(settings.device)
+    device = pipeline.torch_device(settings.device)
     increase = None
     if any_mask:
         delta = learned.network_log_increase(
             small_lin, small_mask, panorama=wrap, tile_size=settings.tile_size, device=device,
-            weights=pipeline._weights_file(settings, "highlight_net.safetensors"), precision=settings.precision,
+            weights=pipeline.weights_file(settings, "highlight_net.safetensors"), precision=settings.precision,
             progress=lambda frac: report(0.2 + 0.6 * frac, "restoring highlights"))
         increase = learned.LogIncrease(delta, h, w, f, wrap)
         del delta

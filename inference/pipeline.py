@@ -176,7 +176,7 @@ def default_memory_limit() -> int:
         return 8 * 2 ** 30
 
 
-def _device(name: str) -> str:
+def torch_device(name: str) -> str:
     """``auto`` means CUDA when torch sees a GPU; an explicit ``cuda`` without one is an error."""
     import torch
 
@@ -211,7 +211,7 @@ def check_ldr(ldr: np.ndarray) -> np.ndarray:
     return a if 0.0 <= lo and hi <= 1.0 else np.clip(a, 0.0, 1.0)
 
 
-def _weights_file(settings: Settings, name: str) -> str | None:
+def weights_file(settings: Settings, name: str) -> str | None:
     """``settings.weights_dir/name`` when that file exists, else None (the bundled weights)."""
     if settings.weights_dir:
         path = os.path.join(settings.weights_dir, name)
@@ -236,9 +236,9 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
     if settings.method == "learned":
         from .crf.network import estimate_crf_learned
 
-        return estimate_crf_learned(ldr, per_channel=settings.per_channel, device=_device(settings.device),
-                                    weights=_weights_file(settings, "crf_net.safetensors"),
-                                    shrink_weights=_weights_file(settings, "crf_shrink.safetensors"))
+        return estimate_crf_learned(ldr, per_channel=settings.per_channel, device=torch_device(settings.device),
+                                    weights=weights_file(settings, "crf_net.safetensors"),
+                                    shrink_weights=weights_file(settings, "crf_shrink.safetensors"))
     inv = crf.srgb_inverse()
     return crf.InverseCRF(inv.curves, "srgb (classical default)", 1.0)
 
@@ -260,8 +260,8 @@ def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, se
         from .highlights.learned import restore_highlights_learned
 
         return restore_highlights_learned(linear, mask, panorama=wrap, tile_size=settings.tile_size,
-                                          device=_device(settings.device), precision=settings.precision,
-                                          weights=_weights_file(settings, "highlight_net.safetensors"),
+                                          device=torch_device(settings.device), precision=settings.precision,
+                                          weights=weights_file(settings, "highlight_net.safetensors"),
                                           progress=progress, in_place=in_place)
     return classical.expand_kovaleski_oliveira(linear, ldr, gain=settings.expansion_gain, wrap=wrap)
 
@@ -299,7 +299,7 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray | None, ldr: np.ndarray |
     from .highlights import energy
 
     hdr, found = energy.restore_energy(hdr, linear, ldr, panorama=is_panorama(hdr.shape, settings.panorama),
-                                       weights=_weights_file(settings, energy.WEIGHTS_NAME), scene=scene)
+                                       weights=weights_file(settings, energy.WEIGHTS_NAME), scene=scene)
     out = []
     for src in found:
         d = src.to_dict()

@@ -95,7 +95,7 @@ def pipeline_examples(args, shards: range) -> list[dict]:
     from ldr2hdr.inference import pipeline
 
     settings = pipeline.Settings(weights_dir=args.weights_dir)
-    tag = "_".join(weights_mod.sha256_of(pipeline._weights_file(settings, f) or weights_mod.WEIGHTS_DIR / f)[:8]
+    tag = "_".join(weights_mod.sha256_of(pipeline.weights_file(settings, f) or weights_mod.WEIGHTS_DIR / f)[:8]
                    for f in ("crf_net.safetensors", "crf_shrink.safetensors"))
     mix = "_bank" if args.bank_curves else ""
     return [load_or_build(Path(args.cache) / f"train_pipeline_seed{args.seed}_per{args.pipeline_per_reference}_"
