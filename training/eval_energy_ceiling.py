@@ -56,7 +56,8 @@ def variants(ldr: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, decode: st
     net = pipeline.restore_highlights(lin, ldr, mask, settings)
     src = scene.sources
     out = {"clip": lin.copy()}
-    info: dict = {"sources": int(src.count)}
+    info: dict = {"sources": int(src.count), "srgb_distance": inv.details.get("srgb_distance"),
+                  "trust": inv.details.get("trust"), "confidence": float(inv.confidence)}
     if src.count == 0:
         out["ship"] = net
         return out, info
