@@ -104,6 +104,12 @@ def run(paths: list[Path], curves: list[str], out_file: Path) -> None:
 
     model = energy.load_model()
     out_file.parent.mkdir(parents=True, exist_ok=True)
+    done = set()  # resumable: photos already in the file are not made again
+    if out_file.is_file():
+        for line in out_file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done.add((r["reference"], r["curve"], r["clip"]))
     with open(out_file, "a", encoding="utf-8") as fh:
         for path in paths:
             ref = load_reference(path, MAX_WIDTH)
@@ -112,6 +118,8 @@ def run(paths: list[Path], curves: list[str], out_file: Path) -> None:
             spheres_ref = lighting.render_spheres(ref.pixels)
             for curve in curves:
                 for clip in CLIP_FRACTIONS:
+                    if (ref.label, curve, clip) in done:
+                        continue
                     rng = np.random.default_rng(_stable_int(0, ref.label, curve, clip, "jpeg90"))
                     ldr, info = synth.synthesize(ref.pixels, curve, clip, "jpeg90", rng, dorf_path=synth.DEFAULT_DORF_PATH)
                     row = {"reference": ref.label, "curve": curve, "clip": clip}
@@ -152,7 +160,8 @@ def main(argv=None) -> int:
     ap.add_argument("--split", choices=("eval", "train"), default="eval")
     ap.add_argument("--curves", default=None, help=f"default: {EVAL_CURVES} (eval), {TRAIN_CURVES} (train)")
     ap.add_argument("--shard", default="0/1", metavar="I/N")
-    ap.add_argument("--out", default="runs/ceiling/eval.jsonl", help="JSON lines, appended")
+    ap.add_argument("--out", default="runs/ceiling/eval.jsonl",
+                    help="JSON lines, appended; photos already there are skipped (resumable)")
     ap.add_argument("--summary", nargs="+", default=None, metavar="JSONL")
     args = ap.parse_args(argv)
     if args.summary:
