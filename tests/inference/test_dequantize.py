@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ldr2hdr.inference.crf import dequantize as dequantize_module
 from ldr2hdr.inference.crf.dequantize import dequantize, halo_rows, soft_saturation_mask
 
 
@@ -132,6 +133,22 @@ def test_dequantize_equals_the_definition(h, w, seed):
     _same_floats(out, _reference_dequantize(x))
     if h > 50:
         assert np.mean(out != x) > 0.2  # the test means something: many pixels moved
+
+
+def test_dequantize_equals_the_definition_across_tiles_strips_and_threads(monkeypatch):
+    # tiny tiles put tile edges, halos and clamped image edges everywhere
+    x = _banded_scene(90, 110, 5)
+    expected = _reference_dequantize(x)
+    monkeypatch.setattr(dequantize_module, "TILE_ROWS", 7)
+    monkeypatch.setattr(dequantize_module, "TILE_COLS", 13)
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            for strip_rows in (5, 16, 512):
+                _same_floats(dequantize(x, strip_rows=strip_rows), expected)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("bits, iterations, radius", [(8, 1, 1), (8, 3, 3), (8, 2, 2), (6, 4, 2), (10, 4, 2)])
