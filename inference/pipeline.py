@@ -17,6 +17,7 @@ from . import __version__, crf
 from .highlights import classical
 from .crf.dequantize import dequantize, soft_saturation_mask
 from .errors import Ldr2HdrError
+from .imaging import channel_max
 from .highlights.learned import PRECISIONS
 from .lighting.units import SCALE_MODES, output_scale
 
@@ -245,8 +246,12 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
 
 def linearize(ldr: np.ndarray, inv: crf.InverseCRF, settings: Settings = Settings()) -> tuple[np.ndarray, np.ndarray]:
     """Undo the curve (after dequantization). Returns linear ``HxWx3`` and the soft mask ``HxW``."""
-    src = dequantize(ldr) if settings.dequantizes(*ldr.shape[:2]) else ldr
-    return crf.linearize(src, inv), soft_saturation_mask(ldr, settings.mask_threshold)
+    if settings.dequantizes(*ldr.shape[:2]):
+        smooth = dequantize(ldr)  # a fresh copy: the curve is applied in place
+        linear = crf.linearize(smooth, inv, out=smooth)
+    else:
+        linear = crf.linearize(ldr, inv)
+    return linear, soft_saturation_mask(ldr, settings.mask_threshold)
 
 
 def restore_highlights(linear: np.ndarray, ldr: np.ndarray, mask: np.ndarray, settings: Settings = Settings(),
@@ -354,7 +359,7 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     ldr = check_ldr(ldr)
     report(0.0, "estimating the camera curve")
     inv = estimate_crf(ldr, settings, exif)
-    meta = run_metadata(settings, inv, ldr.shape, float(np.mean(ldr.max(axis=-1) >= 254.5 / 255.0)), exif)
+    meta = run_metadata(settings, inv, ldr.shape, float(np.mean(channel_max(ldr) >= 254.5 / 255.0)), exif)
     result = Result(inverse_crf=inv, metadata=meta)
     if steps == "estimate-crf":
         return result

@@ -57,7 +57,7 @@ inv = pipeline.estimate_crf(ldr, settings)
 s = lap("curve", s)
 deq = dequantize(ldr) if settings.dequantizes(*ldr.shape[:2]) else ldr
 s = lap("dequantize", s)
-linear = crf.linearize(deq, inv)
+linear = crf.linearize(deq, inv, out=deq if deq is not ldr else None)  # in place, as pipeline.linearize does
 del deq
 mask = soft_saturation_mask(ldr, settings.mask_threshold)
 s = lap("linearize", s)

@@ -187,12 +187,16 @@ def _lookup(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     return lo + frac * (table[i + 1] - lo)
 
 
-def linearize(ldr: np.ndarray, inv: InverseCRF) -> np.ndarray:
+def linearize(ldr: np.ndarray, inv: InverseCRF, out: np.ndarray | None = None) -> np.ndarray:
     """Undo a camera curve.
 
     Args:
         ldr: float32 ``HxWx3`` (or ``HxW``) pixel values in [0, 1].
         inv: the inverse curve; a single curve applies to all channels.
+        out: optional float32 ``HxWx3`` array to write the result into; it may be ``ldr`` itself
+            (each band is read before it is written), which saves a full-size allocation when
+            the pixels are a temporary (the dequantized copy), and on large images the time of
+            touching that fresh memory.
 
     Returns:
         float32 array of the same shape: relative linear irradiance in [0, 1].
@@ -203,12 +207,43 @@ def linearize(ldr: np.ndarray, inv: InverseCRF) -> np.ndarray:
     if ldr.ndim != 3 or ldr.shape[2] != 3:
         raise ValueError(f"expected HxWx3 or HxW pixels, got shape {ldr.shape}")
     curves = inv.per_channel().astype(np.float32)
-    out = np.empty_like(ldr)
-    band = 256  # rows at a time: the lookup's temporaries stay small on huge panoramas
+    if out is None:
+        out = np.empty_like(ldr)
+    elif out.shape != ldr.shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 {ldr.shape}, got {out.dtype} {out.shape}")
+    band = 256  # rows at a time: the lookup's scratch stays small on huge panoramas
+    scratch = _LookupScratch(min(band, ldr.shape[0]) * ldr.shape[1])
     for r in range(0, ldr.shape[0], band):
         for c in range(3):
-            out[r:r + band, :, c] = _lookup(ldr[r:r + band, :, c], curves[c])
+            out[r:r + band, :, c] = scratch.lookup(ldr[r:r + band, :, c], curves[c])
     return out
+
+
+class _LookupScratch:
+    """:func:`_lookup` into arrays allocated once: the same float32 operations in the same
+    order (bit for bit the same values), without a fresh multi-megabyte temporary per band and
+    channel, whose first touch costs more than the arithmetic on large images."""
+
+    def __init__(self, size: int):
+        self.t = np.empty(size, np.float32)
+        self.i = np.empty(size, np.int32)
+        self.lo = np.empty(size, np.float32)
+        self.hi = np.empty(size, np.float32)
+
+    def lookup(self, values: np.ndarray, table: np.ndarray) -> np.ndarray:
+        n = values.size
+        t, i, lo, hi = self.t[:n], self.i[:n], self.lo[:n], self.hi[:n]
+        np.clip(values.reshape(-1), 0.0, 1.0, out=t)
+        t *= np.float32(N_SAMPLES - 1)
+        np.copyto(i, t, casting="unsafe")  # truncation, as astype(int32): t >= 0
+        np.minimum(i, N_SAMPLES - 2, out=i)
+        np.subtract(t, i, out=t)  # frac, computed in float64 and rounded to float32 as before
+        np.take(table, i, out=lo)
+        np.take(table[1:], i, out=hi)
+        hi -= lo
+        hi *= t
+        hi += lo
+        return hi.reshape(values.shape)
 
 
 def apply_crf(linear: np.ndarray, inv: InverseCRF) -> np.ndarray:

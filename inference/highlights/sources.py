@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..imaging import REC709_Y, equirect_directions, equirect_solid_angle
+from ..imaging import REC709_Y, channel_max, equirect_directions, equirect_solid_angle
 
 WORK_WIDTH = 512
 CLIP_CODE = 254.5 / 255.0
@@ -156,11 +156,6 @@ FEATURE_NAMES = (
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb @ LUMA
-
-
-def channel_max(img: np.ndarray) -> np.ndarray:
-    """Largest of three channels (HxWx3 -> HxW); several times faster than ``max(axis=-1)``."""
-    return np.maximum(np.maximum(img[..., 0], img[..., 1]), img[..., 2])
 
 
 def clipped_pixels(ldr: np.ndarray) -> np.ndarray:

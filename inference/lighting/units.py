@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from ..crf import srgb_to_linear
-from ..imaging import luminance
+from ..imaging import channel_max, luminance
 
 SCALE_MODES = ("relative", "exif", "match-photo")
 METER_K = 12.5
@@ -54,7 +54,7 @@ def mid_tone_log_ratios(ldr: np.ndarray, linear: np.ndarray) -> tuple[int, np.nd
     log(photo / reconstruction) luminance of those where both are positive)``. Row bands of an
     image may be measured one by one: the counts add, the ratios concatenate."""
     ldr = np.asarray(ldr, np.float32)
-    m = ldr.max(axis=-1)
+    m = channel_max(ldr)
     sel = (m > 0.1) & (m < 0.9)
     target = luminance(srgb_to_linear(ldr[sel]))
     got = luminance(np.asarray(linear)[sel])

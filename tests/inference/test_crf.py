@@ -142,3 +142,22 @@ def test_pickle_is_refused(tmp_path):
     p.write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(WeightsError, match="pickle"):
         crf.load_pca_basis(p)
+
+
+def test_linearize_in_place_gives_the_same_pixels():
+    """``out=`` (the pipeline passes the dequantized copy itself) must not change a single value."""
+    rng = np.random.default_rng(3)
+    ldr = rng.random((300, 40, 3)).astype(np.float32)  # more rows than one band of the lookup
+    inv = crf.InverseCRF(np.stack([np.linspace(0, 1, 1024) ** g for g in (2.0, 2.2, 2.6)]).astype(np.float32), "test")
+    ldr[0, :5, 0] = [0.0, 1.0, 1.2, -0.1, 0.999999]  # ends and out-of-range values clamp
+    expected = crf.linearize(ldr, inv)
+    from ldr2hdr.inference.crf.curves import _lookup  # the plain definition the banded scratch path must equal
+
+    for c in range(3):
+        np.testing.assert_array_equal(expected[..., c], _lookup(ldr[..., c], inv.per_channel().astype(np.float32)[c]))
+    work = ldr.copy()
+    got = crf.linearize(work, inv, out=work)
+    assert got is work
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError):
+        crf.linearize(ldr, inv, out=np.empty((300, 40, 3), np.float64))
