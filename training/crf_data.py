@@ -207,6 +207,26 @@ def apply_forward(exposed: np.ndarray, inv_curves: np.ndarray) -> np.ndarray:
     return lo + frac * (flat[i + 1] - lo)
 
 
+def whole_photo(scene: Scene, rng: np.random.Generator, bank: CurveBank, srgb: np.ndarray,
+                srgb_share: float) -> tuple[np.ndarray, np.ndarray, str, bool, float]:
+    """One simulated 8-bit photo of ``scene`` for the whole-image fits (the sRGB trust, the
+    confidence study): the panorama or a 384-px view, 0.5-15 % clipped (log-uniform), plain sRGB
+    with probability ``srgb_share`` else a curve of ``bank``, PNG or JPEG q90 evenly. Returns
+    ``(ldr, inverse curves (3, N), family, png, clip fraction)``; the draws from ``rng`` are in a
+    fixed order, so a seed gives the same photos to every script."""
+    lin = scene.pixels if rng.random() < 0.5 else random_view(scene, rng, 384)
+    frac = float(np.exp(rng.uniform(np.log(0.005), np.log(0.15))))
+    exposed = lin / max(float(np.quantile(lin.max(-1), 1 - frac)), 1e-12)
+    if rng.random() < srgb_share:
+        curves, family = np.repeat(srgb[None], 3, axis=0), "srgb"
+    else:
+        curves, family = bank.sample(rng)
+    display = apply_forward(exposed, curves).astype(np.float32)
+    png = bool(rng.random() < 0.5)
+    ldr = synth.quantize_png8(display) if png else synth.encode_jpeg(display, 90)
+    return ldr, curves, family, png, frac
+
+
 def jpeg_tiles(tiles: np.ndarray, quality: int) -> np.ndarray:
     """JPEG round trip of ``(n, S, S, 3)`` tiles (S multiple of 16) encoded as one mosaic."""
     n, s = tiles.shape[:2]

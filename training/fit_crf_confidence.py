@@ -187,16 +187,7 @@ def build_training(per_scene: int, srgb_share: float, seed: int) -> dict:
         assert split.is_train(scene.name)
         rng = np.random.default_rng([seed, si, SEED_STREAM])
         for _ in range(per_scene):
-            lin = scene.pixels if rng.random() < 0.5 else crf_data.random_view(scene, rng, 384)
-            frac = float(np.exp(rng.uniform(np.log(0.005), np.log(0.15))))
-            exposed = lin / max(float(np.quantile(lin.max(-1), 1 - frac)), 1e-12)
-            if rng.random() < srgb_share:
-                curves, family = np.repeat(srgb[None], 3, axis=0), "srgb"
-            else:
-                curves, family = bank.sample(rng)
-            display = crf_data.apply_forward(exposed, curves).astype(np.float32)
-            png = rng.random() < 0.5
-            ldr = synth.quantize_png8(display) if png else synth.encode_jpeg(display, 90)
+            ldr, curves, family, png, frac = crf_data.whole_photo(scene, rng, bank, srgb, srgb_share)
             rows.append(describe(ldr, curves.mean(0)))
             fam.append(family)
             name.append(scene.name)

@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT / "training"))
 import crf_curves  # noqa: E402
 import crf_data  # noqa: E402
 
-from ldr2hdr.evaluation import synth  # noqa: E402
 from ldr2hdr.inference import crf  # noqa: E402
 from ldr2hdr.inference import weights as weights_mod  # noqa: E402
 from ldr2hdr.inference.crf import network as crf_net  # noqa: E402
@@ -61,15 +60,7 @@ def build(per_scene: int, srgb_share: float, seed: int, weights: Path | None = N
     for si, scene in enumerate(scenes):
         rng = np.random.default_rng([seed, si])
         for _ in range(per_scene):
-            lin = scene.pixels if rng.random() < 0.5 else crf_data.random_view(scene, rng, 384)
-            frac = float(np.exp(rng.uniform(np.log(0.005), np.log(0.15))))
-            exposed = lin / max(float(np.quantile(lin.max(-1), 1 - frac)), 1e-12)
-            if rng.random() < srgb_share:
-                curves, family = np.repeat(srgb[None], 3, axis=0), "srgb"
-            else:
-                curves, family = bank.sample(rng)
-            display = crf_data.apply_forward(exposed, curves).astype(np.float32)
-            ldr = synth.quantize_png8(display) if rng.random() < 0.5 else synth.encode_jpeg(display, 90)
+            ldr, curves, family, _, _ = crf_data.whole_photo(scene, rng, bank, srgb, srgb_share)
             inv = crf_net.estimate_crf_learned(ldr, weights=weights, shrink=False)
             est.append(inv.curves.mean(0))
             true.append(curves.mean(0))
