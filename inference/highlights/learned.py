@@ -80,11 +80,27 @@ def area_downsample(linear: np.ndarray, mask: np.ndarray, f: int) -> tuple[np.nd
         s1 = min(hs, s0 + rows_per_band)
         r0, r1 = s0 * f, min(h, s1 * f)
         pad = ((0, (s1 - s0) * f - (r1 - r0)), (0, ws * f - w))
-        lb = np.pad(linear[r0:r1], pad + ((0, 0),), mode="edge")
-        mb = np.pad(mask[r0:r1], pad, mode="edge")
-        small_lin[s0:s1] = lb.reshape(s1 - s0, f, ws, f, 3).mean(axis=(1, 3))
-        small_mask[s0:s1] = mb.reshape(s1 - s0, f, ws, f).mean(axis=(1, 3))
+        lb, mb = linear[r0:r1], mask[r0:r1]
+        if pad[0][1] or pad[1][1]:  # only edge blocks need the replicated copy
+            lb, mb = np.pad(lb, pad + ((0, 0),), mode="edge"), np.pad(mb, pad, mode="edge")
+        small_lin[s0:s1] = _block_mean(lb, f)
+        small_mask[s0:s1] = _block_mean(mb, f)
     return small_lin, small_mask
+
+
+def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
+    """Mean of ``f x f`` blocks of ``a`` (rows and columns multiples of ``f``; any trailing axes):
+    ``f`` strided row slices added, then ``f`` strided column slices, float32. Several times
+    faster than ``reshape(...).mean(axis=(1, 3))``, whose reduction over short interleaved axes
+    dominated the highlight step's downsampling of large panoramas."""
+    rows = a[0::f].astype(np.float32, copy=True)
+    for k in range(1, f):
+        rows += a[k::f]
+    out = rows[:, 0::f].copy()
+    for k in range(1, f):
+        out += rows[:, k::f]
+    out *= np.float32(1.0 / (f * f))
+    return out
 
 
 def _interp_axis(n_out: int, n_in: int, f: int, wrap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
