@@ -83,21 +83,18 @@ def variants(ldr: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, decode: st
     return out, info
 
 
-def score(img: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, spheres_ref: dict) -> dict:
-    """The harness's lighting numbers for one prediction (aligned like the harness)."""
-    from ldr2hdr.evaluation import lighting, metrics
+def score(img: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, cache: dict) -> dict:
+    """The harness's lighting numbers for one prediction (its own :func:`evaluation.samples.score`,
+    so alignment and metrics are the harness's); ``cache`` is shared by one reference's photos."""
+    from ldr2hdr.evaluation.samples import score as harness_score
 
-    s = metrics.align_scale(img, ref, ~clip_mask)
-    got = lighting.render_spheres(img * s)
-    row = {"energy": lighting.clipped_energy_log2_ratio(img, ref, clip_mask, scale=s, panorama=True),
-           "irradiance": lighting.irradiance_error(img, ref, scale=s)}
-    for material, r in spheres_ref.items():
-        row[material] = lighting.render_errors(got[material], r)[0]
-    return row
+    row = harness_score(img, ref, clip_mask, panorama=True, cache=cache)
+    return {"energy": row["clipped_energy_bias_stops"], "irradiance": row["irradiance_rel_error"],
+            "diffuse": row["sphere_diffuse_rmse"], "glossy": row["sphere_glossy_rmse"]}
 
 
 def run(paths: list[Path], curves: list[str], out_file: Path) -> None:
-    from ldr2hdr.evaluation import lighting, synth
+    from ldr2hdr.evaluation import synth
     from ldr2hdr.evaluation.references import MAX_WIDTH, load_reference
     from ldr2hdr.evaluation.samples import _stable_int
     from ldr2hdr.inference.highlights import energy
@@ -115,7 +112,7 @@ def run(paths: list[Path], curves: list[str], out_file: Path) -> None:
             ref = load_reference(path, MAX_WIDTH)
             if not ref.panorama:
                 continue
-            spheres_ref = lighting.render_spheres(ref.pixels)
+            cache: dict = {}  # the reference's sphere renders and PU21 encoding
             for curve in curves:
                 for clip in CLIP_FRACTIONS:
                     if (ref.label, curve, clip) in done:
@@ -125,7 +122,7 @@ def run(paths: list[Path], curves: list[str], out_file: Path) -> None:
                     row = {"reference": ref.label, "curve": curve, "clip": clip}
                     for decode in DECODES:
                         images, extra = variants(ldr, ref.pixels, info["clip_mask"], decode, model)
-                        row[decode] = {"info": extra, **{v: score(img, ref.pixels, info["clip_mask"], spheres_ref)
+                        row[decode] = {"info": extra, **{v: score(img, ref.pixels, info["clip_mask"], cache)
                                                          for v, img in images.items()}}
                     fh.write(json.dumps(row) + "\n")
                     fh.flush()
