@@ -72,6 +72,39 @@ def load_scene(path: Path, max_width: int = 1024) -> np.ndarray:
     return img
 
 
+def heldout_curves() -> list[str]:
+    """The protocol's curves: the 10 DoRF test curves, then Blender's view transforms."""
+    return synth.dorf_test_curve_names(DORF_PATH) + list(VIEWS)
+
+
+def heldout_setup(quick: bool = False) -> tuple[list[Path], tuple, tuple]:
+    """``(scenes, clip fractions, codecs)`` of the protocol (``quick``: every second scene, one
+    clip fraction, PNG only)."""
+    refs = split.eval_files(HDR_ROOT, include_studio_lights=True)
+    assert all(split.is_eval(p) for p in refs)
+    if quick:
+        return refs[::2], CLIP_FRACTIONS[:1], CODECS[:1]
+    return refs, CLIP_FRACTIONS, CODECS
+
+
+def heldout_photos(max_width: int = 512, quick: bool = False, all_codecs: bool = False):
+    """The protocol's photos, in order: ``(ref_path, hdr, curve, clip, codec, ldr, info)``.
+
+    Codecs alternate over (scene, curve, clip) so every combination is covered without
+    multiplying the run time (``all_codecs``: both for every sample); ``quick``: one clip
+    fraction, PNG only, every second scene."""
+    refs, clips, codecs = heldout_setup(quick)
+    curves = heldout_curves()
+    for ri, ref_path in enumerate(refs):
+        hdr = load_scene(ref_path, max_width)
+        for curve in curves:
+            for ci, clip in enumerate(clips):
+                k = (ri + curves.index(curve) + ci) % len(codecs)
+                for codec in (codecs if all_codecs else codecs[k:k + 1]):
+                    ldr, info = synth.synthesize(hdr, curve, clip, codec, dorf_path=DORF_PATH)
+                    yield ref_path, hdr, curve, clip, codec, ldr, info
+
+
 def well_exposed(ldr: np.ndarray, clip_mask: np.ndarray) -> np.ndarray:
     peak = ldr.max(axis=2)
     return (~clip_mask) & (peak >= 0.05) & (peak <= 0.95)
@@ -137,46 +170,38 @@ def main(argv=None) -> int:
     if args.timing:
         return time_12mp(args.weights)
 
-    refs = split.eval_files(HDR_ROOT, include_studio_lights=True)
-    assert all(split.is_eval(p) for p in refs)
-    curves = synth.dorf_test_curve_names(DORF_PATH) + list(VIEWS)
-    clips = CLIP_FRACTIONS[:1] if args.quick else CLIP_FRACTIONS
-    codecs = CODECS[:1] if args.quick else CODECS
-    if args.quick:
-        refs = refs[::2]
+    refs, clips, codecs = heldout_setup(args.quick)
+    curves = heldout_curves()
     truths = {c: synth.true_inverse_curve(c, dorf_path=DORF_PATH) for c in curves}
     fixed = {"srgb": crf.srgb_inverse(), "gamma2.2": crf.gamma_inverse(2.2)}
 
     rows = []
     t_est = []
     t0 = time.time()
-    for ref_path in refs:
-        hdr = load_scene(ref_path, args.max_width)
-        for curve in curves:
-            for ci, clip in enumerate(clips):
-                # codecs alternate over (scene, curve, clip) so every combination is covered
-                # without multiplying the run time
-                k = (refs.index(ref_path) + curves.index(curve) + ci) % len(codecs)
-                for codec in (codecs if args.all_codecs else codecs[k:k + 1]):
-                    ldr, info = synth.synthesize(hdr, curve, clip, codec, dorf_path=DORF_PATH)
-                    true = truths[curve]
-                    ref_lin = hdr * info["exposure_scale"]
-                    mask = well_exposed(ldr, info["clip_mask"])
-                    t = time.perf_counter()
-                    est = crf_net.estimate_crf_learned(ldr, weights=args.weights, shrink_weights=args.shrink_weights)
-                    t_est.append(time.perf_counter() - t)
-                    raw = crf_net.estimate_crf_learned(ldr, weights=args.weights, shrink=False)
-                    row = {"ref": ref_path.name, "curve": curve, "family": "dorf" if curve.startswith("dorf") else curve,
-                           "clip": clip, "codec": codec, "confidence": est.confidence, "method": est.method,
-                           "trust": est.details.get("trust")}
-                    for name, inv in (("learned", est), ("network", raw), *fixed.items()):
-                        row[f"crf_rmse_{name}"] = crf.crf_rmse(inv, true)
-                        lin = crf.linearize(ldr, inv)
-                        row[f"si_log2_{name}"] = (metrics.si_log2_rmse(lin, ref_lin, mask, align_mask=mask)
-                                                  if mask.sum() > 100 else float("nan"))
-                        row[f"clip_shift_{name}"] = clip_level_shift(lin, ref_lin, mask)
-                    rows.append(row)
-        print(f"{ref_path.name}: {len(rows)} samples, {time.time() - t0:.0f}s", file=sys.stderr)
+    previous = None
+    for ref_path, hdr, curve, clip, codec, ldr, info in heldout_photos(args.max_width, args.quick, args.all_codecs):
+        if previous is not None and ref_path != previous:
+            print(f"{previous.name}: {len(rows)} samples, {time.time() - t0:.0f}s", file=sys.stderr)
+        previous = ref_path
+        true = truths[curve]
+        ref_lin = hdr * info["exposure_scale"]
+        mask = well_exposed(ldr, info["clip_mask"])
+        t = time.perf_counter()
+        est = crf_net.estimate_crf_learned(ldr, weights=args.weights, shrink_weights=args.shrink_weights)
+        t_est.append(time.perf_counter() - t)
+        raw = crf_net.estimate_crf_learned(ldr, weights=args.weights, shrink=False)
+        row = {"ref": ref_path.name, "curve": curve, "family": "dorf" if curve.startswith("dorf") else curve,
+               "clip": clip, "codec": codec, "confidence": est.confidence, "method": est.method,
+               "trust": est.details.get("trust")}
+        for name, inv in (("learned", est), ("network", raw), *fixed.items()):
+            row[f"crf_rmse_{name}"] = crf.crf_rmse(inv, true)
+            lin = crf.linearize(ldr, inv)
+            row[f"si_log2_{name}"] = (metrics.si_log2_rmse(lin, ref_lin, mask, align_mask=mask)
+                                      if mask.sum() > 100 else float("nan"))
+            row[f"clip_shift_{name}"] = clip_level_shift(lin, ref_lin, mask)
+        rows.append(row)
+    if previous is not None:
+        print(f"{previous.name}: {len(rows)} samples, {time.time() - t0:.0f}s", file=sys.stderr)
 
     def agg(sel, key):
         v = np.array([r[key] for r in rows if sel(r)], np.float64)

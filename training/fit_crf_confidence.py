@@ -198,25 +198,17 @@ def build_training(per_scene: int, srgb_share: float, seed: int) -> dict:
 
 
 def build_heldout() -> dict:
-    """The samples of ``eval_crf.py`` (same scenes, curves, clip fractions and codec rule)."""
-    refs = split.eval_files(eval_crf.HDR_ROOT, include_studio_lights=True)
-    assert all(split.is_eval(p) for p in refs)
-    curves = synth.dorf_test_curve_names(eval_crf.DORF_PATH) + list(eval_crf.VIEWS)
-    truths = {c: synth.true_inverse_curve(c, dorf_path=eval_crf.DORF_PATH) for c in curves}
+    """The samples of ``eval_crf.py`` (its own :func:`eval_crf.heldout_photos`)."""
+    truths = {c: synth.true_inverse_curve(c, dorf_path=eval_crf.DORF_PATH) for c in eval_crf.heldout_curves()}
     rows, fam, name, codec, clip = [], [], [], [], []
     t0 = time.time()
-    for ri, ref_path in enumerate(refs):
-        hdr = eval_crf.load_scene(ref_path, 512)
-        for curve in curves:
-            for ci, c in enumerate(eval_crf.CLIP_FRACTIONS):
-                cod = eval_crf.CODECS[(ri + curves.index(curve) + ci) % len(eval_crf.CODECS)]
-                ldr, _ = synth.synthesize(hdr, curve, c, cod, dorf_path=eval_crf.DORF_PATH)
-                rows.append(describe(ldr, truths[curve]))
-                fam.append("dorf" if curve.startswith("dorf") else curve)
-                name.append(ref_path.name)
-                codec.append(cod)
-                clip.append(c)
-        logger.info("held out %d/%d %s (%.0f s)", ri + 1, len(refs), ref_path.name, time.time() - t0)
+    for ref_path, _, curve, c, cod, ldr, _ in eval_crf.heldout_photos(512):
+        rows.append(describe(ldr, truths[curve]))
+        fam.append("dorf" if curve.startswith("dorf") else curve)
+        name.append(ref_path.name)
+        codec.append(cod)
+        clip.append(c)
+    logger.info("held out: %d photos (%.0f s)", len(rows), time.time() - t0)
     return _stack(rows, family=fam, name=name, codec=codec, clip=clip)
 
 
