@@ -206,7 +206,7 @@ def excess_energy(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, sour
     y = np.zeros(clipped.shape, dtype=np.float32)
     luma = srcs.LUMA.astype(np.float32)
     for rows, cc, lin in _clipped_bands(linear, clipped):
-        y[rows, cc] = np.maximum((hdr[rows, cc] - lin) @ luma, 0.0)
+        y[rows, cc] = np.maximum(hdr[rows, cc] - lin, 0.0) @ luma  # per channel, as the rescale scales it
     return srcs.source_energy(sources, y)
 
 

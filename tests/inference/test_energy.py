@@ -68,6 +68,19 @@ def test_rescale_puts_exactly_the_target_energy_into_each_source():
     np.testing.assert_array_equal(out[~clipped], linear[~clipped])
 
 
+def test_rescale_is_exact_when_the_restoration_dips_below_the_fill_in_one_channel():
+    # a restoration that lowers red while raising green and blue: the rescale scales what each
+    # channel adds above the fill, so the energy it measures must count the same per-channel excess
+    linear, ldr, disc = _pano_with_blob(h=256, w=512, cx=100, cy=60, r=8)
+    found = sources.find_sources(linear, ldr, panorama=True)
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    hdr = linear.copy()
+    hdr[disc] *= np.array([0.9, 1.05, 1.05], np.float32)  # luminance barely above the fill
+    target = found.fill * 8.0
+    out = energy.rescale_sources(hdr, linear, clipped, found, target)
+    np.testing.assert_allclose(found.fill + energy.excess_energy(out, linear, clipped, found), target, rtol=1e-4)
+
+
 def test_a_core_source_gets_its_missing_energy_as_a_compact_core_inside_the_blob():
     linear, ldr, disc = _pano_with_blob(h=256, w=512, cx=100, cy=60, r=20)
     found = sources.find_sources(linear, ldr, panorama=True)
