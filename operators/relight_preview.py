@@ -72,6 +72,16 @@ def _relight_module():
     return relight
 
 
+def world_transform(scene_world):
+    """The World's Mapping Rotation Z (radians) and Background strength as Set World Lighting
+    made them, ``(0, 1)`` where they are missing: the preview of the World's map shows what
+    the scene gets."""
+    mapping, background = world.mapping_node(scene_world), world.background_node(scene_world)
+    rotation = float(mapping.inputs["Rotation"].default_value[2]) if mapping is not None else 0.0
+    strength = float(background.inputs["Strength"].default_value) if background is not None else 1.0
+    return rotation, strength
+
+
 def _show_in_empty_image_editors(context, image):
     """Image Editors that show nothing show the preview (none is taken from another image)."""
     wm = context.window_manager
@@ -107,7 +117,8 @@ Source: image=, the active Image/HDR node in the compositor, or the World's envi
         start = time.perf_counter()
         try:
             relight = _relight_module()
-            source = self._source_image(context)
+            source, from_world = self._source_image(context)
+            rotation, strength = world_transform(context.scene.world) if from_world else (0.0, 1.0)
             hdr = map_pixels(source)
             reference = self._reference_image()
             ref_pixels = None if reference is None else map_pixels(reference, "reference map")
@@ -117,7 +128,8 @@ Source: image=, the active Image/HDR node in the compositor, or the World's envi
             result = relight.preview(hdr, found, name=source.name, extract_sun=self.extract_sun,
                                      reference=ref_pixels, found_ref=found_ref,
                                      reference_name=getattr(reference, "name", "reference"), width=self.size,
-                                     samples=self.samples, denoise=self.denoise, log=lines.append)
+                                     samples=self.samples, denoise=self.denoise, rotation=rotation,
+                                     strength=strength, log=lines.append)
         except Ldr2HdrError as exc:
             self.report({"ERROR"}, f"{self.bl_label}: {exc}")
             return {"CANCELLED"}
@@ -147,8 +159,9 @@ Source: image=, the active Image/HDR node in the compositor, or the World's envi
         return text
 
     def _source_image(self, context):
+        """The map to preview, and whether it is the World's (then the World's turn and strength apply)."""
         if self.image:
-            return images.named_image(self.image)
+            return images.named_image(self.image), False
         try:
             image = active_node_image(context, self.node)
         except Ldr2HdrError:
@@ -156,12 +169,12 @@ Source: image=, the active Image/HDR node in the compositor, or the World's envi
                 raise
             image = None  # e.g. a Render Layers node is active: the World's map is meant
         if image is not None:
-            return image
+            return image, False
         env = world.environment_node(context.scene.world if context.scene is not None else None)
         if env is None or env.image is None:
             raise Ldr2HdrError(f"no HDR map: {NO_MAP_HINT}")
         # Extract Sun leaves the World showing the map without its sun: preview the map itself.
-        return sun_step.original_image(env.image)
+        return sun_step.original_image(env.image), True
 
     def _reference_image(self):
         return images.named_image(self.reference) if self.reference else None

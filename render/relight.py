@@ -79,6 +79,15 @@ class Lamp:
 map_direction_to_blender = blender_world_direction
 
 
+def turned(direction_blender, rotation: float) -> tuple[float, float, float]:
+    """A Blender world direction after the World's Mapping node turns the map by ``rotation``
+    (radians, its Rotation Z): the Mapping node turns the texture lookup by +rotation, so what
+    the map shows turns by -rotation about Z (as the Extract Sun lamp's driver does)."""
+    x, y, z = (float(c) for c in direction_blender)
+    c, s = math.cos(rotation), math.sin(rotation)
+    return (c * x + s * y, -s * x + c * y, z)
+
+
 # --------------------------------------------------------------------------- building the scene
 
 def _require_bpy():
@@ -201,13 +210,13 @@ class _Scene:
         obj.location = tuple(float(c) for c in location)
         self.scene.collection.objects.link(obj)
 
-    def set_world(self, world_map: np.ndarray | None) -> None:
+    def set_world(self, world_map: np.ndarray | None, rotation: float = 0.0, strength: float = 1.0) -> None:
         world = self._keep(bpy.data.worlds.new("ldr2hdr world"))
         if bpy.app.version < (5, 0, 0):
             world.use_nodes = True
         tree = world.node_tree
         background = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground")
-        background.inputs["Strength"].default_value = 1.0
+        background.inputs["Strength"].default_value = float(strength)
         if world_map is None:
             background.inputs["Color"].default_value = (0.0, 0.0, 0.0, 1.0)
         else:
@@ -221,20 +230,27 @@ class _Scene:
             texture.image = image
             texture.projection = "EQUIRECTANGULAR"
             tree.links.new(texture.outputs["Color"], background.inputs["Color"])
+            if rotation:  # as Set World Lighting turns it: Generated coordinates -> Mapping (Z)
+                coords = tree.nodes.new("ShaderNodeTexCoord")
+                mapping = tree.nodes.new("ShaderNodeMapping")
+                mapping.inputs["Rotation"].default_value[2] = float(rotation)
+                tree.links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
+                tree.links.new(mapping.outputs["Vector"], texture.inputs["Vector"])
         self.scene.world = world
 
-    def set_lamp(self, lamp: Lamp) -> None:
+    def set_lamp(self, lamp: Lamp, rotation: float = 0.0, strength: float = 1.0) -> None:
         from mathutils import Vector
 
         light = self._keep(bpy.data.lights.new("ldr2hdr sun", "SUN"))
-        light.energy = float(lamp.strength)
+        light.energy = float(lamp.strength) * float(strength)
         light.color = tuple(float(c) for c in lamp.color)
         light.angle = math.radians(lamp.angle_deg)
         obj = self._keep(bpy.data.objects.new("ldr2hdr sun", light))
         obj.location = (0.0, 0.0, 5.0)
         obj.rotation_mode = "QUATERNION"
         # a light shines along its local -Z: its +Z points at the sun
-        obj.rotation_quaternion = Vector(map_direction_to_blender(lamp.direction)).to_track_quat("Z", "Y")
+        toward = turned(map_direction_to_blender(lamp.direction), rotation)
+        obj.rotation_quaternion = Vector(toward).to_track_quat("Z", "Y")
         self.scene.collection.objects.link(obj)
 
     def render(self) -> np.ndarray:
@@ -285,7 +301,8 @@ def _read_render(path: Path) -> np.ndarray:
 
 
 def render(world_map: np.ndarray | None, lamp: Lamp | None = None, *, width: int = relight_command.DEFAULT_SIZE,
-           samples: int = relight_command.DEFAULT_SAMPLES, denoise: bool = False) -> np.ndarray:
+           samples: int = relight_command.DEFAULT_SAMPLES, denoise: bool = False, rotation: float = 0.0,
+           strength: float = 1.0) -> np.ndarray:
     """Render the :mod:`.stage` scene lit by ``world_map`` and/or ``lamp`` with Cycles on the CPU.
 
     Args:
@@ -295,6 +312,8 @@ def render(world_map: np.ndarray | None, lamp: Lamp | None = None, *, width: int
         width: image width in pixels (height ``stage.panel_shape(width)[0]``).
         samples: Cycles samples per pixel (fixed: no adaptive sampling).
         denoise: run Cycles' denoiser.
+        rotation, strength: the World's Mapping Rotation Z (radians) and Background strength
+            (Set World Lighting's): the map turns, the lamp turns with it, and both scale.
 
     Returns:
         float32 ``HxWx3`` linear render (Standard view, no exposure), top-down rows.
@@ -306,9 +325,9 @@ def render(world_map: np.ndarray | None, lamp: Lamp | None = None, *, width: int
     built = _Scene()
     try:
         built.build(width, samples, denoise)
-        built.set_world(None if world_map is None else np.asarray(world_map, np.float32))
+        built.set_world(None if world_map is None else np.asarray(world_map, np.float32), rotation, strength)
         if lamp is not None:
-            built.set_lamp(lamp)
+            built.set_lamp(lamp, rotation, strength)
         return built.render()
     finally:
         built.remove()
@@ -379,11 +398,11 @@ def _check_output(path: Path, overwrite: bool) -> None:
         raise OutputExistsError("output file exists (use --overwrite to replace it)", path)
 
 
-def _shadow_direction(extraction: sun_mod.Extraction):
+def _shadow_direction(extraction: sun_mod.Extraction, rotation: float = 0.0):
     """Blender direction of the light whose shadow is measured: the sun, else the brightest
     compact light; None when there is neither."""
     light = extraction.sun or extraction.candidate
-    return None if light is None else map_direction_to_blender(light.direction)
+    return None if light is None else turned(map_direction_to_blender(light.direction), rotation)
 
 
 def _measure(image: np.ndarray, direction) -> tuple[float, str]:
@@ -426,8 +445,8 @@ class Preview:
 def preview(hdr: np.ndarray, found: sun_mod.Extraction, *, name: str = "map", extract_sun: bool = False,
             reference: np.ndarray | None = None, found_ref: sun_mod.Extraction | None = None,
             reference_name: str = "reference", width: int = relight_command.DEFAULT_SIZE,
-            samples: int = relight_command.DEFAULT_SAMPLES, denoise: bool = False,
-            log=None, isolate=contextlib.nullcontext) -> Preview:
+            samples: int = relight_command.DEFAULT_SAMPLES, denoise: bool = False, rotation: float = 0.0,
+            strength: float = 1.0, log=None, isolate=contextlib.nullcontext) -> Preview:
     """Render the panels of ``ldr2hdr relight`` (and of Blender's Relight Preview) and compose them.
 
     Args:
@@ -439,6 +458,8 @@ def preview(hdr: np.ndarray, found: sun_mod.Extraction, *, name: str = "map", ex
         reference, found_ref, reference_name: a reference map, its extraction and its name: adds
             a panel lit by it.
         width, samples, denoise: :func:`render`'s.
+        rotation, strength: the World's turn (radians) and strength, as :func:`render` takes
+            them, for every panel (the reference too: it shows the same place).
         log: called with each line as it comes (the sun's verdict, then one line per panel).
         isolate: a context manager each render runs in (the command hides Cycles' output).
 
@@ -447,22 +468,25 @@ def preview(hdr: np.ndarray, found: sun_mod.Extraction, *, name: str = "map", ex
     """
     log = log or (lambda line: None)
     log(f"{name}: {found.reason}")
+    if rotation or strength != 1.0:
+        log(f"World: turned {math.degrees(rotation):.4g} deg about the vertical, strength {strength:.4g}")
     if reference is not None and found_ref is not None:
         log(f"{reference_name} (reference): {found_ref.reason}")
 
     height, panel_width = stage.panel_shape(width)
     # (label, map, lamp, shadow direction, description) per panel; None map and lamp: a placeholder
-    plans = [("map", hdr, None, _shadow_direction(found), "map")]
+    plans = [("map", hdr, None, _shadow_direction(found, rotation), "map")]
     if extract_sun:
         if found.sun is not None:
             lamp = Lamp.from_sun(found.sun)
-            plans.append(("map - sun + lamp", found.without_sun, lamp, map_direction_to_blender(lamp.direction),
-                          f"map without sun + Sun lamp (strength {lamp.strength:.4g}, "
+            toward = turned(map_direction_to_blender(lamp.direction), rotation)
+            plans.append(("map - sun + lamp", found.without_sun, lamp, toward,
+                          f"map without sun + Sun lamp (strength {lamp.strength * strength:.4g}, "
                           f"{lamp.angle_deg:.2f} deg across)"))
         else:
             plans.append(("no sun", None, None, None, "map without sun + Sun lamp"))
     if reference is not None:
-        direction = None if found_ref is None else _shadow_direction(found_ref)
+        direction = None if found_ref is None else _shadow_direction(found_ref, rotation)
         plans.append(("reference", reference, None, direction, f"reference {reference_name}"))
 
     panels = []
@@ -474,7 +498,8 @@ def preview(hdr: np.ndarray, found: sun_mod.Extraction, *, name: str = "map", ex
             continue
         start = time.perf_counter()
         with isolate():
-            image = render(world_map, lamp, width=width, samples=samples, denoise=denoise)
+            image = render(world_map, lamp, width=width, samples=samples, denoise=denoise, rotation=rotation,
+                           strength=strength)
         seconds = time.perf_counter() - start
         mean, edge = _measure(image, direction)
         line = (f"panel {index} {description}: diffuse sphere mean {mean:.4g} (linear), {edge}, "
@@ -503,7 +528,8 @@ def run(args: argparse.Namespace) -> int:
         raise Ldr2HdrError(exc.reason, args.map) from None
     result = preview(hdr, found, name=Path(args.map).name, extract_sun=args.extract_sun, reference=reference,
                      found_ref=found_ref, reference_name=Path(args.reference).name if args.reference else "reference",
-                     width=args.size, samples=args.samples, denoise=args.denoise, log=print,
+                     width=args.size, samples=args.samples, denoise=args.denoise,
+                     rotation=math.radians(args.rotation), strength=args.strength, log=print,
                      isolate=_quiet_native_output)
     io.write_png(output, result.image, overwrite=args.overwrite)
     print(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {len(result.panels)} panels, "

@@ -43,6 +43,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0.0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The command's arguments (shared by ``ldr2hdr relight`` and the render module)."""
     p.add_argument("map", help="HDR equirectangular map (.exr, .hdr; 2:1)")
@@ -54,6 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"width of each panel in pixels (height 3/4 of it; default {DEFAULT_SIZE})")
     p.add_argument("--samples", type=_positive_int, default=DEFAULT_SAMPLES,
                    help=f"Cycles samples per pixel (default {DEFAULT_SAMPLES})")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG",
+                   help="turn the map about the vertical axis as the World's Mapping rotation Z does (degrees)")
+    p.add_argument("--strength", type=_positive_float, default=1.0,
+                   help="World strength: the map and the Sun lamp are scaled by it (default 1)")
     p.add_argument("--denoise", action="store_true",
                    help="run Cycles' denoiser (off by default: the numbers are measured on the raw renders)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -61,7 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def forward_arguments(args: argparse.Namespace) -> list[str]:
     """Command-line arguments that make :func:`add_arguments`' parser give back ``args``."""
-    out = ["-o", args.output, "--size", str(args.size), "--samples", str(args.samples)]
+    out = ["-o", args.output, "--size", str(args.size), "--samples", str(args.samples),
+           "--rotation", repr(float(args.rotation)), "--strength", repr(float(args.strength))]
     if args.reference is not None:
         out += ["--reference", args.reference]
     for flag in ("extract_sun", "denoise", "overwrite"):

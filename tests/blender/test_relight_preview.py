@@ -71,6 +71,30 @@ def test_preview_of_the_worlds_map_with_the_sun_as_a_lamp(lit_world):
     assert image[images.TAG_SOURCE] == "sky"
 
 
+def _diffuse_means(image):
+    return [float(m) for m in re.findall(r"diffuse sphere mean ([0-9.eE+-]+)", image[relight_preview.LOG])]
+
+
+def test_the_preview_of_the_world_follows_its_rotation_and_strength(lit_world):
+    world = bpy.context.scene.world
+    assert _preview() == {"FINISHED"}
+    plain = _diffuse_means(_previews()[0])
+    world_nodes.mapping_node(world).inputs["Rotation"].default_value[2] = math.radians(90.0)
+    world_nodes.background_node(world).inputs["Strength"].default_value = 2.0
+    assert _preview() == {"FINISHED"}
+    (image,) = _previews()
+    turned = _diffuse_means(image)
+    assert "World: turned 90 deg about the vertical, strength 2" in image[relight_preview.LOG]
+    # the map and the lamp panel: twice the light (measured 1.96-2.00 x: the turned sun lights
+    # another side of the sphere; tests/render checks where the turn puts the map and the lamp)
+    assert len(plain) == len(turned) == 2
+    for before, after in zip(plain, turned):
+        assert after == pytest.approx(2.0 * before, rel=0.1)
+    # a named image is previewed as it is (the World's turn is the World's, not the image's)
+    assert _preview(image=lit_world.name) == {"FINISHED"}
+    assert "World:" not in _previews()[0][relight_preview.LOG]
+
+
 def test_second_run_replaces_the_preview_and_keeps_its_users(lit_world):
     assert _preview(extract_sun=False) == {"FINISHED"}
     (first,) = _previews()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from ldr2hdr.inference import cli, io
 from ldr2hdr.inference.lighting import relight_command
@@ -27,9 +28,17 @@ def _parse(argv):
 def test_forwarded_arguments_parse_back_to_the_same_settings():
     for argv in (["m.exr", "-o", "p.png"],
                  ["-o", "p.png", "--reference", "r.exr", "--extract-sun", "--size", "80", "--samples", "8",
-                  "--denoise", "--overwrite", "--", "-map-named-like-a-flag.exr"]):
+                  "--denoise", "--overwrite", "--rotation", "-37.5", "--strength", "0.3",
+                  "--", "-map-named-like-a-flag.exr"]):
         args = _parse(argv)
         assert vars(_parse(relight_command.forward_arguments(args))) == vars(args)
+
+
+@pytest.mark.parametrize("strength", ["0", "-1", "inf", "nan", "bright"])
+def test_a_world_strength_that_is_not_positive_is_refused(strength, capsys):
+    with pytest.raises(SystemExit):
+        _parse(["m.exr", "-o", "p.png", "--strength", strength])
+    assert "--strength" in capsys.readouterr().err
 
 
 def test_without_bpy_the_command_says_what_it_needs(tmp_path, monkeypatch, capsys):
