@@ -103,10 +103,14 @@ class _Scene:
         self.made = []
         self.scene = None
 
-    def build(self, width: int, samples: int, denoise: bool) -> None:
+    def build(self, width: int, samples: int, denoise: bool, engine: str = "cycles") -> None:
         self.scene = self._keep(bpy.data.scenes.new("ldr2hdr relight"))
         height, width = stage.panel_shape(width)
         self._render_settings(width, height, samples, denoise)
+        if engine == "eevee":
+            self.scene.render.engine = "BLENDER_EEVEE"
+            self.scene.eevee.taa_render_samples = samples
+            self.scene.eevee.use_shadows = True
         self._camera()
         self._add_mesh("ldr2hdr ground", self._ground_mesh(), (0.0, 0.0, 0.0),
                        self._material("ldr2hdr ground", diffuse=stage.GROUND_ALBEDO))
@@ -302,8 +306,9 @@ def _read_render(path: Path) -> np.ndarray:
 
 def render(world_map: np.ndarray | None, lamp: Lamp | None = None, *, width: int = relight_command.DEFAULT_SIZE,
            samples: int = relight_command.DEFAULT_SAMPLES, denoise: bool = False, rotation: float = 0.0,
-           strength: float = 1.0) -> np.ndarray:
-    """Render the :mod:`.stage` scene lit by ``world_map`` and/or ``lamp`` with Cycles on the CPU.
+           strength: float = 1.0, engine: str = "cycles") -> np.ndarray:
+    """Render the :mod:`.stage` scene lit by ``world_map`` and/or ``lamp`` with Cycles on the CPU
+    (or EEVEE: ``engine="eevee"``, slow without a GPU; ``training/check_eevee_sun.py``).
 
     Args:
         world_map: linear equirectangular map, float ``HxWx3`` (2:1, top-down rows), as the
@@ -324,7 +329,9 @@ def render(world_map: np.ndarray | None, lamp: Lamp | None = None, *, width: int
     _require_bpy()
     built = _Scene()
     try:
-        built.build(width, samples, denoise)
+        if engine not in ("cycles", "eevee"):
+            raise ValueError(f"engine must be 'cycles' or 'eevee', not {engine!r}")
+        built.build(width, samples, denoise, engine)
         built.set_world(None if world_map is None else np.asarray(world_map, np.float32), rotation, strength)
         if lamp is not None:
             built.set_lamp(lamp, rotation, strength)
