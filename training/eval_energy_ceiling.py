@@ -15,6 +15,8 @@ clipped source can be swapped for an oracle's. Per photo, decoded with the pipel
   holds its true energy (the total is right, the split between sources is the trees');
 * ``o_src``: every source at its true energy (network shape, cores as the default makes them);
 * ``o_src_flat``: every source at its true energy, spread flat over its clipped pixels;
+* ``o_shape``: every source at the default's energy, shaped inside the source like the reference
+  (what a perfect shape would be worth with today's energies);
 * ``perfect``: the clipped pixels replaced by the aligned reference (what the curve alone costs).
 
 Nothing is trained or tuned here. ``--split train`` runs the training references instead, with
@@ -35,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import split  # noqa: E402
 
-VARIANTS = ("clip", "ship", "o_tot", "o_src", "o_src_flat", "perfect")
+VARIANTS = ("clip", "ship", "o_tot", "o_src", "o_src_flat", "o_shape", "perfect")
 DECODES = ("learned", "srgb")
 EVAL_CURVES = "srgb,agx,khronos-pbr-neutral,dorf-11"
 TRAIN_CURVES = "srgb,filmic,dorf-0,dorf-100"
@@ -78,6 +80,10 @@ def variants(ldr: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, decode: st
     perfect = lin.copy()
     perfect[clip_mask] = ref[clip_mask] / s
     out["perfect"] = perfect
+    shaped = lin.copy()  # the reference inside the detected clipped pixels, never below the fill
+    inside = clip_mask & scene.clipped
+    shaped[inside] = np.maximum(ref[inside] / s, lin[inside])
+    out["o_shape"] = energy.rescale_sources(shaped, scene.linear, scene.clipped, src, est)
     info.update(estimate_over_true=float(np.log2(est.sum() / true_raw.sum())),
                 fill_over_true=float(np.log2(src.fill.sum() / true_raw.sum())))
     return out, info
@@ -93,7 +99,7 @@ def score(img: np.ndarray, ref: np.ndarray, clip_mask: np.ndarray, cache: dict) 
             "diffuse": row["sphere_diffuse_rmse"], "glossy": row["sphere_glossy_rmse"]}
 
 
-def run(paths: list[Path], curves: list[str], out_file: Path) -> None:
+def run(paths: list[Path], curves: list[str], out_file: Path, decodes=DECODES) -> None:
     from ldr2hdr.evaluation import synth
     from ldr2hdr.evaluation.references import MAX_WIDTH, load_reference
     from ldr2hdr.evaluation.samples import _stable_int
@@ -120,7 +126,7 @@ def run(paths: list[Path], curves: list[str], out_file: Path) -> None:
                     rng = np.random.default_rng(_stable_int(0, ref.label, curve, clip, "jpeg90"))
                     ldr, info = synth.synthesize(ref.pixels, curve, clip, "jpeg90", rng, dorf_path=synth.DEFAULT_DORF_PATH)
                     row = {"reference": ref.label, "curve": curve, "clip": clip}
-                    for decode in DECODES:
+                    for decode in decodes:
                         images, extra = variants(ldr, ref.pixels, info["clip_mask"], decode, model)
                         row[decode] = {"info": extra, **{v: score(img, ref.pixels, info["clip_mask"], cache)
                                                          for v, img in images.items()}}
@@ -134,20 +140,23 @@ def summary(files: list[str]) -> str:
     lines = [f"{len(rows)} photos", "",
              "| decode | variant | energy \\|err\\| (stops) | irradiance | diffuse sphere | glossy sphere |",
              "|---|---|---|---|---|---|"]
-    for decode in DECODES:
+    decodes = [d for d in DECODES if all(d in r for r in rows)]
+    for decode in decodes:
         for v in VARIANTS:
+            if not any(v in r[decode] for r in rows):
+                continue
             cells = []
             for key in ("energy", "irradiance", "diffuse", "glossy"):
                 vals = np.array([abs(r[decode][v][key]) if key == "energy" else r[decode][v][key]
                                  for r in rows if v in r[decode]], float)
                 cells.append(f"{np.nanmean(vals):.3f} ({np.nanmedian(vals):.3f})")
             lines.append(f"| {decode} | {v} | " + " | ".join(cells) + " |")
-    lines += ["", "| curve | " + " | ".join(f"{d} {v}" for d in DECODES for v in ("ship", "o_src", "perfect")) + " |",
-              "|---|" + "---|" * 6]
+    lines += ["", "| curve | " + " | ".join(f"{d} {v}" for d in decodes for v in ("ship", "o_src", "perfect")) + " |",
+              "|---|" + "---|" * (3 * len(decodes))]
     for curve in sorted({r["curve"] for r in rows}):
         sub = [r for r in rows if r["curve"] == curve]
         cells = [f"{np.nanmean([r[d][v]['irradiance'] for r in sub if v in r[d]]):.3f}"
-                 for d in DECODES for v in ("ship", "o_src", "perfect")]
+                 for d in decodes for v in ("ship", "o_src", "perfect")]
         lines.append(f"| {curve} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -159,6 +168,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shard", default="0/1", metavar="I/N")
     ap.add_argument("--out", default="runs/ceiling/eval.jsonl",
                     help="JSON lines, appended; photos already there are skipped (resumable)")
+    ap.add_argument("--decodes", default=",".join(DECODES), help="curves to decode with (learned, srgb)")
     ap.add_argument("--summary", nargs="+", default=None, metavar="JSONL")
     args = ap.parse_args(argv)
     if args.summary:
@@ -169,7 +179,7 @@ def main(argv=None) -> int:
     i, n = (int(v) for v in args.shard.split("/"))
     paths = default_reference_paths() if args.split == "eval" else split.train_files()
     curves = (args.curves or (EVAL_CURVES if args.split == "eval" else TRAIN_CURVES)).split(",")
-    run(list(paths)[i::n], curves, Path(args.out))
+    run(list(paths)[i::n], curves, Path(args.out), tuple(args.decodes.split(",")))
     return 0
 
 
