@@ -22,6 +22,7 @@ import numpy as np
 
 from . import __version__, banded, crf, io, pipeline
 from .errors import Ldr2HdrError, OutputExistsError, UnsupportedImageError
+from .imaging import unit_float
 
 logger = logging.getLogger("ldr2hdr")
 SOURCE_UNITS = ("energy: sum of pixel solid angle (sr; 1 per pixel for flat photos) x Rec.709 luminance, in the "
@@ -216,7 +217,9 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
         settings = pipeline.fit_tile_size(height, width, settings, limit, banded=in_bands)
     except Ldr2HdrError as exc:
         raise Ldr2HdrError(exc.reason, path) from None
-    img = io.read_image(path, max_pixels=args.max_pixels, codes=in_bands)
+    # 8/16-bit files are decoded to their codes and turned into floats here: the same floats
+    # (unit_float), a third of OpenImageIO's own conversion time (0.11 vs 0.29 s at 4096x2048)
+    img = io.read_image(path, max_pixels=args.max_pixels, codes=True)
     row: dict = {"format": img.format, "width": int(img.pixels.shape[1]), "height": int(img.pixels.shape[0])}
     warnings = []
     in_bands = in_bands and img.pixels.dtype != np.float32  # float files (HDR, signed) stay whole
@@ -234,7 +237,7 @@ def process_one(path: Path, step: str, args, settings: pipeline.Settings) -> dic
         bands = banded.reconstruct(img.pixels, settings, exif=img.exif)  # keeps the codes until written
         result = bands.result
     else:
-        result = pipeline.run(img.pixels, settings, steps=step, exif=img.exif, keep_intermediates=False)
+        result = pipeline.run(unit_float(img.pixels), settings, steps=step, exif=img.exif, keep_intermediates=False)
     del img  # the decoded input (0.4 GB at 8K) is not needed to write the outputs (bands keep their codes)
     for note in result.notes:
         warnings.append(note)

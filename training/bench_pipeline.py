@@ -45,12 +45,13 @@ import torch
 torch.set_num_threads(int(sys.argv[3]))
 from ldr2hdr.inference import crf, io, pipeline
 from ldr2hdr.inference.crf.dequantize import dequantize, soft_saturation_mask
+from ldr2hdr.inference.imaging import unit_float
 t = {"import": time.perf_counter() - t0}
 def lap(name, start):
     t[name] = time.perf_counter() - start
     return time.perf_counter()
 s = time.perf_counter()
-ldr = pipeline.check_ldr(io.read_image(sys.argv[1]).pixels)
+ldr = pipeline.check_ldr(unit_float(io.read_image(sys.argv[1], codes=True).pixels))  # as batch.process_one reads
 s = lap("decode", s)
 settings = pipeline.Settings()
 inv = pipeline.estimate_crf(ldr, settings)

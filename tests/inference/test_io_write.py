@@ -271,14 +271,14 @@ def test_overwrite_false_writes_new_file(tmp_out):
 def test_overwrite_false_loses_race_cleanly(tmp_out, monkeypatch):
     """The destination appears while the temporary file is written."""
     target = tmp_out / "race.exr"
-    real_write = oiio.ImageBuf.write
+    real_close = oiio.ImageOutput.close  # EXR files are written as scanlines through an ImageOutput
 
-    def write_then_competitor(self, *args, **kwargs):
-        ok = real_write(self, *args, **kwargs)
+    def close_then_competitor(self, *args, **kwargs):
+        ok = real_close(self, *args, **kwargs)
         target.write_bytes(b"competitor")
         return ok
 
-    monkeypatch.setattr(oiio.ImageBuf, "write", write_then_competitor)
+    monkeypatch.setattr(oiio.ImageOutput, "close", close_then_competitor)
     with pytest.raises(OutputExistsError):
         WRITERS["exr"](target, overwrite=False)
     assert target.read_bytes() == b"competitor"
@@ -294,7 +294,11 @@ def test_failed_write_keeps_existing_file_and_no_partial(tmp_out, monkeypatch, e
         Path(filename).write_bytes(b"half a file")  # the writer died midway
         return False
 
+    def partial_scanlines(self, *args, **kwargs):
+        return False  # the EXR writer (scanlines) died midway: the temporary file holds part of it
+
     monkeypatch.setattr(oiio.ImageBuf, "write", partial_write)
+    monkeypatch.setattr(oiio.ImageOutput, "write_scanlines", partial_scanlines)
     with pytest.raises(Ldr2HdrError) as excinfo:
         WRITERS[ext](target)
     assert "\n" not in str(excinfo.value) and str(target) in str(excinfo.value)
