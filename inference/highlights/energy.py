@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import WeightsError
 from .. import weights as weights_mod
-from ..imaging import direction_angles, equirect_directions_at, equirect_solid_angle
+from ..imaging import channel_max, direction_angles, equirect_directions_at, equirect_solid_angle
 from . import sources as srcs
 from . import trees
 
@@ -310,6 +310,42 @@ def _add_cores(hdr, clipped, sources, core_energy, rr, cc, lab) -> None:
         kernel = (1.0 + (theta / radius) ** 2) ** (-CORE_POWER / 2.0)
         add = core_energy[i] * kernel / np.sum(row_omega[r] * kernel)
         hdr[r, c] += (add[:, None] * sources.colour[i][None, :]).astype(np.float32)
+
+
+def clipped_ceiling(hdr, clipped: np.ndarray) -> float:
+    """The largest channel value of ``hdr`` (HxWx3, or the banded path's view of its clipped
+    pixels) over the clipped pixels, after the rescale: no unclipped pixel may be brighter
+    (:func:`cap_unclipped`). 0 when nothing is clipped."""
+    top = 0.0
+    for r0 in range(0, clipped.shape[0], BAND_ROWS):
+        rr, cc = np.nonzero(clipped[r0:r0 + BAND_ROWS])
+        if len(rr):
+            top = max(top, float(np.max(hdr[r0 + rr, cc])))
+    return top
+
+
+def cap_unclipped(hdr: np.ndarray, clipped: np.ndarray, ceiling: float, row0: int = 0) -> np.ndarray:
+    """Scale down, keeping their colour, the unclipped pixels of ``hdr`` whose largest channel
+    is above ``ceiling`` (:func:`clipped_ceiling`); in place, returned.
+
+    The highlight network also restores the pixels of its soft mask that are just below the
+    clip level (JPEG edges of clipped regions), and the energy step only rescales the clipped
+    ones. Where the network runs away (seen on a deep orange sunset sky: 2^31 over the clip
+    level), those pixels would keep the runaway values; an unclipped pixel is never brighter
+    than the brightest clipped one, so they are held at it. Every pixel the network did not
+    touch is at most the clip level, below any ceiling, and stays exactly as it was.
+    ``hdr`` may be a row band starting at row ``row0`` of the image ``clipped`` describes.
+    """
+    if not ceiling > 0.0:
+        return hdr
+    here = clipped[row0:row0 + hdr.shape[0]]
+    for r0 in range(0, hdr.shape[0], BAND_ROWS):
+        part = hdr[r0:r0 + BAND_ROWS]
+        top = channel_max(part)
+        over = (top > ceiling) & ~here[r0:r0 + BAND_ROWS]
+        if over.any():
+            part[over] *= (ceiling / top[over])[:, None]
+    return hdr
 
 
 @dataclass(frozen=True)

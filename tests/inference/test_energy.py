@@ -185,6 +185,48 @@ def test_pipeline_reports_sources_and_keeps_unclipped_pixels():
     json.dumps(on.metadata["sources"])  # stored in the EXR header as JSON
 
 
+def _pano_with_soft_edge():
+    """A clipped disc with a ring of pixels just below the clip code around it (the soft mask's
+    edge, where JPEG rings around clipped regions), over a dim sky."""
+    # 2304 px wide: the network runs at half size, so the banded path (large images) applies too
+    linear, ldr, disc = _pano_with_blob(h=1152, w=2304, cx=1152, cy=225, r=45)
+    ring = ~disc & _pano_with_blob(h=1152, w=2304, cx=1152, cy=225, r=63)[2]
+    ldr[ring] = 252 / 255
+    return (np.round(ldr * 255) / 255).astype(np.float32), disc, ring  # 8-bit, as the banded path reads it
+
+
+def test_unclipped_pixels_the_network_runs_away_on_are_held_at_the_brightest_clipped_one(monkeypatch):
+    # A runaway network (seen on a deep orange sunset sky: 2^31 x the clip level) makes every
+    # masked pixel e^25 brighter; the energy step rescales the clipped pixels only, so the
+    # unclipped ones around them are held at the brightest clipped pixel; everything the
+    # network did not touch is as it was. The whole-image and the banded paths agree.
+    from ldr2hdr.inference import banded
+    from ldr2hdr.inference.highlights import learned
+
+    ldr, disc, ring = _pano_with_soft_edge()
+    settings = pipeline.Settings(crf="gamma2.2", panorama="on", dequantize=False)
+    sane = pipeline.run(ldr, settings)
+    real = learned.network_log_increase
+
+    def runaway(linear, mask, **kw):
+        delta = real(linear, mask, **kw)
+        delta[mask > 0] += 25.0
+        return delta
+
+    monkeypatch.setattr(learned, "network_log_increase", runaway)
+    out = pipeline.run(ldr, settings).hdr
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    ceiling = float(out[clipped].max())
+    assert ring.any() and not (ring & clipped).any()
+    assert float(out[ring].max()) == pytest.approx(ceiling, rel=1e-5)  # held, not e^25 over it
+    assert float(out[ring].max()) < 1e4
+    untouched = ~clipped & ~ring & (sane.mask == 0)
+    np.testing.assert_array_equal(out[untouched], sane.hdr[untouched])
+    codes = np.round(ldr * 255).astype(np.uint8)
+    bands = banded.reconstruct(codes, settings, band_rows=40)
+    np.testing.assert_allclose(np.concatenate(list(bands.bands())), out, rtol=1e-4)  # measured 1.3e-5
+
+
 def test_estimator_file_is_sha256_checked(tmp_path):
     bundled = energy.WEIGHTS_NAME
     from ldr2hdr.inference import weights as weights_mod
