@@ -273,7 +273,7 @@ def reconstruct(codes: np.ndarray, settings: pipeline.Settings = pipeline.Settin
                                                     float(scale), scene=scene)
         if result.sources:
             meta["sources"] = result.sources
-            ceiling = energy.clipped_ceiling(_ClippedPixels(restored, clipped), clipped)
+            ceiling = float(restored.max())  # energy.clipped_ceiling: ``restored`` is every clipped pixel
     del scene
 
     # pass 3 (when the caller writes): the output rows

@@ -313,9 +313,9 @@ def _add_cores(hdr, clipped, sources, core_energy, rr, cc, lab) -> None:
 
 
 def clipped_ceiling(hdr, clipped: np.ndarray) -> float:
-    """The largest channel value of ``hdr`` (HxWx3, or the banded path's view of its clipped
-    pixels) over the clipped pixels, after the rescale: no unclipped pixel may be brighter
-    (:func:`cap_unclipped`). 0 when nothing is clipped."""
+    """The largest channel value of ``hdr`` (HxWx3) over the clipped pixels, after the
+    rescale: no unclipped pixel may be brighter (:func:`cap_unclipped`). 0 when nothing is
+    clipped."""
     top = 0.0
     for r0 in range(0, clipped.shape[0], BAND_ROWS):
         rr, cc = np.nonzero(clipped[r0:r0 + BAND_ROWS])
