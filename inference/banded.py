@@ -257,7 +257,7 @@ def reconstruct(codes: np.ndarray, settings: pipeline.Settings = pipeline.Settin
         return learned.blend_rows(linear, image.mask(r0, r1), increase.rows(r0, r1), device)
 
     restored = None  # the restored clipped pixels, raster order, after the energy step
-    ceiling = 0.0  # no unclipped pixel above it (energy.cap_unclipped); 0: no cap
+    ceiling = None  # how bright an unclipped pixel may be (energy.cap_unclipped)
     if scene is not None and scene.sources.count:
         report(0.8, "estimating the energy of the light sources")
         restored = np.empty((n_clipped, 3), np.float32)
@@ -273,7 +273,7 @@ def reconstruct(codes: np.ndarray, settings: pipeline.Settings = pipeline.Settin
                                                     float(scale), scene=scene)
         if result.sources:
             meta["sources"] = result.sources
-            ceiling = float(restored.max())  # energy.clipped_ceiling: ``restored`` is every clipped pixel
+            ceiling = energy.clipped_ceiling(_ClippedPixels(restored, clipped), clipped, scene.sources)
     del scene
 
     # pass 3 (when the caller writes): the output rows
@@ -287,7 +287,8 @@ def reconstruct(codes: np.ndarray, settings: pipeline.Settings = pipeline.Settin
                 n = int(np.count_nonzero(here))
                 out[here] = restored[k:k + n]
                 k += n
-                energy.cap_unclipped(out, clipped, ceiling, row0=r0)
+                if ceiling is not None:
+                    energy.cap_unclipped(out, clipped, ceiling, row0=r0)
             yield out * scale if scale != 1 else out
 
     report(1.0, "done")

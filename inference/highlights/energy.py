@@ -312,39 +312,70 @@ def _add_cores(hdr, clipped, sources, core_energy, rr, cc, lab) -> None:
         hdr[r, c] += (add[:, None] * sources.colour[i][None, :]).astype(np.float32)
 
 
-def clipped_ceiling(hdr, clipped: np.ndarray) -> float:
-    """The largest channel value of ``hdr`` (HxWx3) over the clipped pixels, after the
-    rescale: no unclipped pixel may be brighter (:func:`cap_unclipped`). 0 when nothing is
-    clipped."""
-    top = 0.0
-    for r0 in range(0, clipped.shape[0], BAND_ROWS):
+#: Working-grid cells around a clipped pixel within which an unclipped pixel may be as bright
+#: as it (:func:`clipped_ceiling`); 2 cells are 4 pixels of a 1024-wide panorama.
+CEILING_CELLS = 2
+
+
+@dataclass
+class Ceiling:
+    """How bright an unclipped pixel may be (:func:`clipped_ceiling`): per working-grid cell,
+    the brightest restored clipped pixel within :data:`CEILING_CELLS` cells, at least the clip
+    level (1); ``rowmap``/``colmap`` take full-resolution rows and columns to cells."""
+
+    cells: np.ndarray  # (hh, ww) float32
+    rowmap: np.ndarray
+    colmap: np.ndarray
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        return self.cells[self.rowmap[r0:r1]][:, self.colmap]
+
+
+def clipped_ceiling(hdr, clipped: np.ndarray, sources: srcs.SourceSet) -> Ceiling:
+    """The local ceiling of unclipped pixels after the rescale (:func:`cap_unclipped`): the
+    largest channel of ``hdr`` (HxWx3, or the banded path's view of its clipped pixels) over
+    the clipped pixels of each working-grid cell, spread :data:`CEILING_CELLS` cells (across the
+    seam of a panorama), and never below the clip level 1, which no unclipped pixel's own value
+    exceeds."""
+    h, w = clipped.shape
+    rowmap, colmap = _label_lookup(sources, h, w)
+    hh, ww = sources.shape
+    cells = np.zeros(hh * ww, np.float32)
+    for r0 in range(0, h, BAND_ROWS):
         rr, cc = np.nonzero(clipped[r0:r0 + BAND_ROWS])
         if len(rr):
-            top = max(top, float(np.max(hdr[r0 + rr, cc])))
-    return top
+            top = np.max(hdr[r0 + rr, cc], axis=-1).astype(np.float32)
+            np.maximum.at(cells, rowmap[r0 + rr] * ww + colmap[cc], top)
+    cells = cells.reshape(hh, ww)
+    spread = cells.copy()
+    k = CEILING_CELLS
+    for dy in range(-k, k + 1):
+        for dx in range(-k, k + 1):
+            if dy or dx:
+                np.maximum(spread, srcs._shift(cells, dy, dx, sources.panorama, 0.0), out=spread)
+    return Ceiling(np.maximum(spread, 1.0), rowmap, colmap)
 
 
-def cap_unclipped(hdr: np.ndarray, clipped: np.ndarray, ceiling: float, row0: int = 0) -> np.ndarray:
+def cap_unclipped(hdr: np.ndarray, clipped: np.ndarray, ceiling: Ceiling, row0: int = 0) -> np.ndarray:
     """Scale down, keeping their colour, the unclipped pixels of ``hdr`` whose largest channel
-    is above ``ceiling`` (:func:`clipped_ceiling`); in place, returned.
+    is above their :func:`clipped_ceiling`; in place, returned.
 
     The highlight network also restores the pixels of its soft mask that are just below the
     clip level (JPEG edges of clipped regions), and the energy step only rescales the clipped
     ones. Where the network runs away (seen on a deep orange sunset sky: 2^31 over the clip
-    level), those pixels would keep the runaway values; an unclipped pixel is never brighter
-    than the brightest clipped one, so they are held at it. Every pixel the network did not
-    touch is at most the clip level, below any ceiling, and stays exactly as it was.
+    level), those pixels would keep the runaway values; an unclipped pixel is not brighter than
+    the brightest clipped pixel near it, and away from clipped pixels not above the clip level.
+    Every pixel the network did not touch is at most the clip level and stays exactly as it was.
     ``hdr`` may be a row band starting at row ``row0`` of the image ``clipped`` describes.
     """
-    if not ceiling > 0.0:
-        return hdr
-    here = clipped[row0:row0 + hdr.shape[0]]
     for r0 in range(0, hdr.shape[0], BAND_ROWS):
         part = hdr[r0:r0 + BAND_ROWS]
+        a = row0 + r0
         top = channel_max(part)
-        over = (top > ceiling) & ~here[r0:r0 + BAND_ROWS]
+        limit = ceiling.rows(a, a + part.shape[0])
+        over = (top > limit) & ~clipped[a:a + part.shape[0]]
         if over.any():
-            part[over] *= (ceiling / top[over])[:, None]
+            part[over] *= (limit[over] / top[over])[:, None]
     return hdr
 
 

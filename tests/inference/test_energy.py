@@ -190,7 +190,7 @@ def _pano_with_soft_edge():
     edge, where JPEG rings around clipped regions), over a dim sky."""
     # 2304 px wide: the network runs at half size, so the banded path (large images) applies too
     linear, ldr, disc = _pano_with_blob(h=1152, w=2304, cx=1152, cy=225, r=45)
-    ring = ~disc & _pano_with_blob(h=1152, w=2304, cx=1152, cy=225, r=63)[2]
+    ring = ~disc & _pano_with_blob(h=1152, w=2304, cx=1152, cy=225, r=75)[2]
     ldr[ring] = 252 / 255
     return (np.round(ldr * 255) / 255).astype(np.float32), disc, ring  # 8-bit, as the banded path reads it
 
@@ -198,8 +198,9 @@ def _pano_with_soft_edge():
 def test_unclipped_pixels_the_network_runs_away_on_are_held_at_the_brightest_clipped_one(monkeypatch):
     # A runaway network (seen on a deep orange sunset sky: 2^31 x the clip level) makes every
     # masked pixel e^25 brighter; the energy step rescales the clipped pixels only, so the
-    # unclipped ones around them are held at the brightest clipped pixel; everything the
-    # network did not touch is as it was. The whole-image and the banded paths agree.
+    # unclipped ones are held at the brightest clipped pixel near them, and at the clip level
+    # away from clipped pixels; everything the network did not touch is as it was. The
+    # whole-image and the banded paths agree.
     from ldr2hdr.inference import banded
     from ldr2hdr.inference.highlights import learned
 
@@ -220,6 +221,10 @@ def test_unclipped_pixels_the_network_runs_away_on_are_held_at_the_brightest_cli
     assert ring.any() and not (ring & clipped).any()
     assert float(out[ring].max()) == pytest.approx(ceiling, rel=1e-5)  # held, not e^25 over it
     assert float(out[ring].max()) < 1e4
+    # beyond CEILING_CELLS cells (2 x 4.5 px here, diagonally and with the cells' own extent up
+    # to about 20 px) from any clipped pixel: at most the clip level
+    far = ring & ~_pano_with_blob(h=1152, w=2304, cx=1152, cy=225, r=45 + 22)[2]
+    assert far.any() and float(out[far].max()) <= 1.0 + 1e-6
     untouched = ~clipped & ~ring & (sane.mask == 0)
     np.testing.assert_array_equal(out[untouched], sane.hdr[untouched])
     codes = np.round(ldr * 255).astype(np.uint8)
