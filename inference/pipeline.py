@@ -386,9 +386,6 @@ def run(ldr: np.ndarray, settings: Settings = Settings(), *, steps: str = "recon
     hdr, result.sources = restore_energy(hdr, None, None, settings, float(scale), scene=scene)
     if result.sources:
         meta["sources"] = result.sources
-        from .highlights import energy
-
-        energy.cap_unclipped(hdr, scene.clipped, energy.clipped_ceiling(hdr, scene.clipped, scene.sources))
     result.linear = linear
     result.hdr = hdr * scale if scale != 1 else hdr
     report(1.0, "done")
@@ -418,9 +415,5 @@ def run_on_linear(linear: np.ndarray, inv: crf.InverseCRF, settings: Settings = 
     hdr, found = restore_energy(restore_highlights(linear, ldr, mask, settings), linear, ldr, settings, scale)
     if found:
         meta["sources"] = found
-        from .highlights import energy
-
-        scene = energy.find_clipped(linear, ldr, panorama=is_panorama(linear.shape, settings.panorama))
-        energy.cap_unclipped(hdr, scene.clipped, energy.clipped_ceiling(hdr, scene.clipped, scene.sources))
     return Result(inverse_crf=inv, linear=linear, hdr=hdr * np.float32(scale), mask=mask, metadata=meta, sources=found,
                   notes=notes)

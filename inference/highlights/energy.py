@@ -347,12 +347,16 @@ def clipped_ceiling(hdr, clipped: np.ndarray, sources: srcs.SourceSet) -> Ceilin
             top = np.max(hdr[r0 + rr, cc], axis=-1).astype(np.float32)
             np.maximum.at(cells, rowmap[r0 + rr] * ww + colmap[cc], top)
     cells = cells.reshape(hh, ww)
-    spread = cells.copy()
     k = CEILING_CELLS
-    for dy in range(-k, k + 1):
-        for dx in range(-k, k + 1):
-            if dy or dx:
-                np.maximum(spread, srcs._shift(cells, dy, dx, sources.panorama, 0.0), out=spread)
+    # the square window's maximum, a column pass then a row pass (maxima do not round)
+    column = cells.copy()
+    for d in range(1, k + 1):
+        for dy in (-d, d):
+            np.maximum(column, srcs._shift(cells, dy, 0, sources.panorama, 0.0), out=column)
+    spread = column.copy()
+    for d in range(1, k + 1):
+        for dx in (-d, d):
+            np.maximum(spread, srcs._shift(column, 0, dx, sources.panorama, 0.0), out=spread)
     return Ceiling(np.maximum(spread, 1.0), rowmap, colmap)
 
 
@@ -456,8 +460,9 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray | None, ldr: np.ndarray |
         scene: :func:`find_clipped` of ``linear`` and ``ldr``, made before ``hdr`` was.
 
     Returns:
-        ``(hdr, sources)``: the rescaled image (unclipped pixels unchanged) and the list of
-        sources, brightest first (empty when nothing is clipped).
+        ``(hdr, sources)``: the rescaled image (unclipped pixels unchanged, except those the
+        restoration made brighter than :func:`clipped_ceiling`, which :func:`cap_unclipped`
+        holds) and the list of sources, brightest first (empty when nothing is clipped).
     """
     model = weights if isinstance(weights, EnergyModel) else load_model(weights)
     if scene is None:
@@ -467,4 +472,6 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray | None, ldr: np.ndarray |
         return hdr, []
     boost, half = model.predict(sources.features)
     rescale_sources(hdr, scene.linear, scene.clipped, sources, sources.fill * np.exp2(boost), core=boost >= HOT_STOPS)
+    if isinstance(hdr, np.ndarray):  # the banded path passes its clipped pixels only and caps its rows itself
+        cap_unclipped(hdr, scene.clipped, clipped_ceiling(hdr, scene.clipped, sources))
     return hdr, describe(sources, boost, half, classify(sources, boost))
