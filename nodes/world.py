@@ -121,6 +121,15 @@ def background_node(world):
     return world.node_tree.nodes.get(NODE_NAMES["background"])
 
 
+def world_transform(world):
+    """``(rotation, strength)``: our Mapping node's Rotation Z (radians) and our Background
+    node's Strength in ``world``, ``(0, 1)`` where they are missing."""
+    mapping, background = mapping_node(world), background_node(world)
+    rotation = float(mapping.inputs["Rotation"].default_value[2]) if mapping is not None else 0.0
+    strength = float(background.inputs["Strength"].default_value) if background is not None else 1.0
+    return rotation, strength
+
+
 def set_environment_image(scene, image):
     """Show ``image`` through the scene world's environment chain, keeping its strength and
     rotation; a world without our chain gets one (strength 1, rotation 0). Returns the world."""
@@ -201,9 +210,7 @@ def set_sun_lamp(scene, world, direction, irradiance, color, angle, *, map_image
     dx, dy, dz = map_direction_to_world(direction)
     polar = math.acos(max(-1.0, min(1.0, dz)))
     azimuth = math.atan2(dx, -dy)
-    mapping, background = mapping_node(world), background_node(world)
-    rotation = mapping.inputs["Rotation"].default_value[2] if mapping is not None else 0.0
-    strength = background.inputs["Strength"].default_value if background is not None else 1.0
+    rotation, strength = world_transform(world)
 
     obj[SUN_AZIMUTH] = azimuth
     obj[SUN_IRRADIANCE] = float(irradiance)

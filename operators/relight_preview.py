@@ -72,16 +72,6 @@ def _relight_module():
     return relight
 
 
-def world_transform(scene_world):
-    """The World's Mapping Rotation Z (radians) and Background strength as Set World Lighting
-    made them, ``(0, 1)`` where they are missing: the preview of the World's map shows what
-    the scene gets."""
-    mapping, background = world.mapping_node(scene_world), world.background_node(scene_world)
-    rotation = float(mapping.inputs["Rotation"].default_value[2]) if mapping is not None else 0.0
-    strength = float(background.inputs["Strength"].default_value) if background is not None else 1.0
-    return rotation, strength
-
-
 def _show_in_empty_image_editors(context, image):
     """Image Editors that show nothing show the preview (none is taken from another image)."""
     wm = context.window_manager
@@ -118,7 +108,8 @@ Source: image=, the active Image/HDR node in the compositor, or the World's envi
         try:
             relight = _relight_module()
             source, from_world = self._source_image(context)
-            rotation, strength = world_transform(context.scene.world) if from_world else (0.0, 1.0)
+            # the preview of the World's map shows what the scene gets: turned and scaled as the World
+            rotation, strength = world.world_transform(context.scene.world) if from_world else (0.0, 1.0)
             hdr = map_pixels(source)
             reference = self._reference_image()
             ref_pixels = None if reference is None else map_pixels(reference, "reference map")
