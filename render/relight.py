@@ -79,11 +79,12 @@ class Lamp:
 map_direction_to_blender = blender_world_direction
 
 
-def turned(direction_blender, rotation: float) -> tuple[float, float, float]:
-    """A Blender world direction after the World's Mapping node turns the map by ``rotation``
-    (radians, its Rotation Z): the Mapping node turns the texture lookup by +rotation, so what
-    the map shows turns by -rotation about Z (as the Extract Sun lamp's driver does)."""
-    x, y, z = (float(c) for c in direction_blender)
+def turned_to_blender(direction, rotation: float = 0.0) -> tuple[float, float, float]:
+    """A map direction in Blender's world axes (:func:`map_direction_to_blender`) after the
+    World's Mapping node turns the map by ``rotation`` (radians, its Rotation Z): the Mapping
+    node turns the texture lookup by +rotation, so what the map shows turns by -rotation about
+    Z (as the Extract Sun lamp's driver does)."""
+    x, y, z = map_direction_to_blender(direction)
     c, s = math.cos(rotation), math.sin(rotation)
     return (c * x + s * y, -s * x + c * y, z)
 
@@ -253,8 +254,7 @@ class _Scene:
         obj.location = (0.0, 0.0, 5.0)
         obj.rotation_mode = "QUATERNION"
         # a light shines along its local -Z: its +Z points at the sun
-        toward = turned(map_direction_to_blender(lamp.direction), rotation)
-        obj.rotation_quaternion = Vector(toward).to_track_quat("Z", "Y")
+        obj.rotation_quaternion = Vector(turned_to_blender(lamp.direction, rotation)).to_track_quat("Z", "Y")
         self.scene.collection.objects.link(obj)
 
     def render(self) -> np.ndarray:
@@ -409,7 +409,7 @@ def _shadow_direction(extraction: sun_mod.Extraction, rotation: float = 0.0):
     """Blender direction of the light whose shadow is measured: the sun, else the brightest
     compact light; None when there is neither."""
     light = extraction.sun or extraction.candidate
-    return None if light is None else turned(map_direction_to_blender(light.direction), rotation)
+    return None if light is None else turned_to_blender(light.direction, rotation)
 
 
 def _measure(image: np.ndarray, direction) -> tuple[float, str]:
@@ -486,8 +486,7 @@ def preview(hdr: np.ndarray, found: sun_mod.Extraction, *, name: str = "map", ex
     if extract_sun:
         if found.sun is not None:
             lamp = Lamp.from_sun(found.sun)
-            toward = turned(map_direction_to_blender(lamp.direction), rotation)
-            plans.append(("map - sun + lamp", found.without_sun, lamp, toward,
+            plans.append(("map - sun + lamp", found.without_sun, lamp, turned_to_blender(lamp.direction, rotation),
                           f"map without sun + Sun lamp (strength {lamp.strength * strength:.4g}, "
                           f"{lamp.angle_deg:.2f} deg across)"))
         else:
