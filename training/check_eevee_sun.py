@@ -4,7 +4,7 @@
 
 Renders the relighting stage (``render/stage.py``: a white diffuse sphere, a glossy sphere, a
 white ground) with EEVEE and with Cycles, lit by (a) the map and (b) the map without its sun plus
-the Sun lamp made from it, for a synthetic 3-degree sun over a dim sky and for Blender's own
+the Sun lamp made from it, for a synthetic 2.5-degree sun over a dim sky and for Blender's own
 ``sunset.exr`` and ``sunrise.exr`` studio lights. Prints per render the diffuse sphere's mean
 and the width of its shadow's edge (10-90 %, pixels). EEVEE extracts a sun of its own from the
 World (its World > Sun threshold, default 10); the lamp replaces that with the measured one.
@@ -23,18 +23,20 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 
 def _synthetic_sun(height: int) -> np.ndarray:
-    from ldr2hdr.inference.imaging import equirect_directions, equirect_solid_angle
+    """A dim sky (0.05 above the horizon, 0.015 below) and a 2.5-degree sun 40 degrees up, giving
+    irradiance 3 facing it (``eval_sun.add_disc``: white, anti-aliased edge)."""
+    from eval_sun import add_disc
+    from ldr2hdr.inference.imaging import equirect_directions
 
     dirs = equirect_directions(height, 2 * height)
     e, a = math.radians(40.0), math.radians(-60.0)
     c = np.array([math.cos(e) * math.sin(a), math.sin(e), -math.cos(e) * math.cos(a)])
-    hdr = np.where(dirs[..., 1:2] > 0, 0.05, 0.015).repeat(3, axis=-1).astype(np.float32)
-    inside = dirs @ c >= math.cos(math.radians(1.5))
-    omega = equirect_solid_angle(*dirs.shape[:2])
-    hdr[inside] += 3.0 / float((omega[inside] * (dirs[inside] @ c)).sum())
-    return hdr
+    sky = np.where(dirs[..., 1:2] > 0, 0.05, 0.015).repeat(3, axis=-1).astype(np.float32)
+    return add_disc(sky, c, 2.5, 3.0, color=(1.0, 1.0, 1.0))
 
 
 def main(argv=None) -> int:
@@ -50,7 +52,7 @@ def main(argv=None) -> int:
     from ldr2hdr.render import relight, stage
 
     world_dir = Path(bpy.utils.system_resource("DATAFILES")) / "studiolights" / "world"
-    maps = {"synthetic 3 deg sun": _synthetic_sun(256)}
+    maps = {"synthetic 2.5 deg sun": _synthetic_sun(256)}
     for name in ("sunset", "sunrise"):
         maps[name] = io.read_image(world_dir / f"{name}.exr").pixels[..., :3]
     for name, hdr in maps.items():
