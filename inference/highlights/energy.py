@@ -53,14 +53,17 @@ BAND_ROWS = 256
 #: Compact emitters (at least :data:`HOT_STOPS` over their fill) get the energy the highlight
 #: step did not put there as a compact core, not as a uniform gain over the whole clipped blob:
 #: a clear-sky sun is a 0.53 degree disc inside a clipped cap of sky tens of degrees wide.
-#: The core is ``(1 + (theta / CORE_RADIUS_DEG)**2) ** (-CORE_POWER / 2)`` around the deepest
-#: part of the source's clipped blob (what survives the most erosions; the source pixel nearest
-#: it, at least 2 pixels inside the clipped region where possible), with the radius at least one
-#: pixel. The blob is cut by buildings, clouds and the horizon, so its centroid misses a sun by
-#: 7.5 degrees (median, training sun panoramas) and its deepest part by 6.1. Both numbers and
-#: the centre were chosen on training panoramas (docs/energy.md).
+#: The core is ``(1 + (theta / CORE_RADIUS_DEG)**2) ** (-CORE_POWER / 2)`` around the sun's or
+#: lamp's place in its clipped blob (:func:`_sun_direction`, :func:`_deepest_direction`; the source
+#: pixel nearest it, at least 2 pixels inside the clipped region where possible), with the radius
+#: at least one pixel. The blob is cut by buildings, clouds and the horizon, so its centroid
+#: misses a sun by 7.5 degrees (median, training sun panoramas), its deepest point by 6.1, the
+#: deepest point of its white part by 2.6 (mean 5.9) and the top of the white part's thickest
+#: part by 2.1 (mean 4.0). All chosen on training panoramas (docs/energy.md).
 CORE_RADIUS_DEG = 0.25
 CORE_POWER = 4.0
+#: :func:`_sun_direction` looks for the sun among the blob pixels at least this deep (times the deepest).
+CORE_THICKNESS = 0.8
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,7 @@ def excess_energy(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, sour
 
 
 def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, sources: srcs.SourceSet,
-                    target: np.ndarray, core: np.ndarray | None = None) -> np.ndarray:
+                    target: np.ndarray, core: np.ndarray | None = None, sun: int = -1) -> np.ndarray:
     """Scale, per source, what ``hdr`` adds above ``linear`` so that the source holds ``target``.
 
     Args:
@@ -225,6 +228,8 @@ def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, so
             :data:`CORE_RADIUS_DEG`; panoramas only) instead of a uniform gain. A core source
             keeps what the restoration added and gets the rest in the core; when the
             restoration added more than the target it is scaled down like any other.
+        sun: the index of the source that is a sun (:func:`classify`), -1 for none: its core
+            goes to :func:`_sun_direction`, a lamp's to :func:`_deepest_direction`.
 
     A source to which the restoration added nothing (and that has no core) gets the missing
     energy spread over its clipped pixels in proportion to their linear values (a flat fill).
@@ -256,22 +261,27 @@ def rescale_sources(hdr: np.ndarray, linear: np.ndarray, clipped: np.ndarray, so
         if on_core.any():
             core_pixels.append((rows[on_core], cc[on_core], lab[on_core]))
     if core_pixels:
-        _add_cores(hdr, clipped, sources, core_energy, *(np.concatenate(a) for a in zip(*core_pixels)))
+        _add_cores(hdr, clipped, sources, core_energy, *(np.concatenate(a) for a in zip(*core_pixels)), sun=sun)
     return hdr
 
 
-def _deepest_direction(sources: srcs.SourceSet, i: int, max_steps: int = 256) -> np.ndarray:
-    """Mean direction of the working pixels of source ``i`` that survive the most erosions.
-
-    When part of the source is clipped in all three channels (mostly, at least half of a working
-    pixel), only that part is eroded: a sun's disc saturates every channel while the sky around
-    it often keeps one or two, so the white core finds the sun where the whole blob's shape does
-    not (training sun panoramas: median 2.4-3.1 degrees off instead of 4.5-8.3)."""
+def _core_mask(sources: srcs.SourceSet, i: int) -> np.ndarray:
+    """The working pixels of source ``i`` a core is placed in: the part clipped in all three
+    channels when there is one (mostly, at least half of a working pixel), else all of them. A
+    sun's disc saturates every channel while the sky around it often keeps one or two, so the
+    white part finds the sun where the whole blob's shape does not (training sun panoramas: median
+    2.4-3.1 degrees off instead of 4.5-8.3)."""
     mask = sources.labels == i + 1
     if sources.all_clipped is not None:
         white = mask & (sources.all_clipped >= 0.5)
         if white.any():
             mask = white
+    return mask
+
+
+def _deepest_direction(sources: srcs.SourceSet, i: int, max_steps: int = 256) -> np.ndarray:
+    """Mean direction of the pixels of :func:`_core_mask` that survive the most erosions (a lamp's core)."""
+    mask = _core_mask(sources, i)
     last = mask
     for _ in range(max_steps):
         inner = mask & ~srcs.dilate(~mask, 1, sources.panorama)
@@ -285,9 +295,31 @@ def _deepest_direction(sources: srcs.SourceSet, i: int, max_steps: int = 256) ->
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-def _add_cores(hdr, clipped, sources, core_energy, rr, cc, lab) -> None:
+def _sun_direction(sources: srcs.SourceSet, i: int, thick: float = CORE_THICKNESS, max_edge: int = 4096) -> np.ndarray:
+    """Where the sun sits in its clipped blob (source ``i``): of the pixels of :func:`_core_mask`
+    whose angular distance to the mask's edge is at least ``thick`` times the largest, the highest.
+    The haze above the horizon and the bright ground stretch a sun's blob downwards, so the sun
+    lies at the top of the blob's thickest part more often than at its middle (docs/energy.md)."""
+    mask = _core_mask(sources, i)
+    hh, ww = mask.shape
+    rows, cols = np.nonzero(mask)
+    xyz = equirect_directions_at(rows, cols, hh, ww)
+    er, ec = np.nonzero(srcs.dilate(mask, 1, sources.panorama) & ~mask)
+    if not len(er):  # the blob covers the whole sphere
+        return xyz[np.argmax(xyz[:, 1])]
+    step = max(1, len(er) // max_edge)
+    edge = equirect_directions_at(er[::step], ec[::step], hh, ww).T
+    near = np.empty(len(rows))  # cosine of the angle to the nearest pixel outside the mask
+    for k in range(0, len(rows), 4096):
+        near[k:k + 4096] = (xyz[k:k + 4096] @ edge).max(axis=1)
+    depth = np.arccos(np.clip(near, -1.0, 1.0))
+    return xyz[np.argmax(np.where(depth >= thick * depth.max(), xyz[:, 1], -np.inf))]
+
+
+def _add_cores(hdr, clipped, sources, core_energy, rr, cc, lab, sun: int = -1) -> None:
     """Add ``core_energy[i]`` (luminance x sr) to source i as a compact core (panoramas);
-    ``rr, cc, lab``: the core sources' clipped pixels and their labels."""
+    ``rr, cc, lab``: the core sources' clipped pixels and their labels; ``sun``: the source
+    that is a sun (its core goes to :func:`_sun_direction`), -1 for none."""
     h, w = clipped.shape
     deep = np.ones(len(rr), bool)  # 2 pixels inside the clipped region: JPEG edges stay out
     for dr, dc in ((-2, 0), (2, 0), (0, -2), (0, 2)):
@@ -301,9 +333,8 @@ def _add_cores(hdr, clipped, sources, core_energy, rr, cc, lab) -> None:
         r, c = rr[sel], cc[sel]
         xyz = equirect_directions_at(r, c, h, w)
         # the centre: the source pixel (2 pixels inside the clipped region when there is one)
-        # nearest the deepest part of the clipped blob (what survives the most erosions): a sun
-        # lies where its blob is thickest more often than at the blob's centroid
-        score = xyz @ _deepest_direction(sources, i)
+        # nearest the sun's place in its blob, or a lamp's deepest point
+        score = xyz @ (_sun_direction(sources, i) if i == sun else _deepest_direction(sources, i))
         if deep[sel].any():
             score = np.where(deep[sel], score, -np.inf)
         theta = np.arccos(np.clip(xyz @ xyz[np.argmax(score)], -1.0, 1.0))  # float64: 2e-8 rad near 0
@@ -471,7 +502,9 @@ def restore_energy(hdr: np.ndarray, linear: np.ndarray | None, ldr: np.ndarray |
     if sources.count == 0:
         return hdr, []
     boost, half = model.predict(sources.features)
-    rescale_sources(hdr, scene.linear, scene.clipped, sources, sources.fill * np.exp2(boost), core=boost >= HOT_STOPS)
+    classes = classify(sources, boost)
+    rescale_sources(hdr, scene.linear, scene.clipped, sources, sources.fill * np.exp2(boost), core=boost >= HOT_STOPS,
+                    sun=classes.index("sun") if "sun" in classes else -1)
     if isinstance(hdr, np.ndarray):  # the banded path passes its clipped pixels only and caps its rows itself
         cap_unclipped(hdr, scene.clipped, clipped_ceiling(hdr, scene.clipped, sources))
-    return hdr, describe(sources, boost, half, classify(sources, boost))
+    return hdr, describe(sources, boost, half, classes)

@@ -136,6 +136,28 @@ def test_the_core_goes_to_the_part_clipped_in_every_channel():
     assert not sun[peak]
 
 
+def test_a_suns_core_goes_to_the_top_of_a_blob_stretched_downwards():
+    # a sun disc with the haze below it clipped too (two discs of the same size, one under the
+    # other): the blob is as thick at the haze as at the sun, and the sun is the upper one; a
+    # lamp's core stays at the blob's deepest point
+    h, w = 256, 512
+    yy, xx = np.mgrid[0:h, 0:w]
+    sun = (xx - 200) ** 2 + (yy - 100) ** 2 <= 12 ** 2
+    haze = (xx - 200) ** 2 + (yy - 118) ** 2 <= 12 ** 2
+    linear = np.full((h, w, 3), 0.05, np.float32)
+    linear[sun | haze] = 1.0
+    ldr = np.where(linear >= 1.0, 1.0, linear ** (1 / 2.2)).astype(np.float32)
+    found = sources.find_sources(linear, ldr, panorama=True)
+    clipped = ldr.max(-1) >= sources.CLIP_CODE
+    target = found.fill * 2.0 ** 8
+    out = energy.rescale_sources(linear.copy(), linear, clipped, found, target, core=np.array([True]), sun=0)
+    peak = np.unravel_index(np.argmax(out[..., 1]), out.shape[:2])
+    assert sun[peak] and peak[0] < 106 and abs(peak[1] - 200) <= 2, f"core at {peak}, the sun is centred at (100, 200)"
+    lamp = energy.rescale_sources(linear.copy(), linear, clipped, found, target, core=np.array([True]))
+    peak = np.unravel_index(np.argmax(lamp[..., 1]), lamp.shape[:2])
+    assert 106 <= peak[0] <= 112, f"lamp core at {peak}, the blob's middle is row 109"
+
+
 def test_a_core_is_never_put_on_a_flat_photo():
     linear, ldr, disc = _pano_with_blob(h=100, w=300, cx=150, cy=50, r=10)
     found = sources.find_sources(linear, ldr, panorama=False)
@@ -313,3 +335,24 @@ def test_restoration_is_scaled_to_the_estimate_both_ways():
         assert listed[0].energy == pytest.approx(found.fill[0] * 2.0 ** boost)
         assert (got[0] > held[0]) == (boost > 2.0)
         np.testing.assert_array_equal(out[~clipped], linear[~clipped])
+
+
+@pytest.mark.parametrize("ground", [0.01, 0.3])
+def test_restore_energy_places_a_suns_core_by_the_sun_rule_and_a_lamps_by_the_lamp_rule(ground):
+    # the stretched blob of the test above, above the horizon; with a dark ground it is the sun of
+    # an outdoor panorama, with a ground brighter than the sky a lamp of a room
+    h, w = 256, 512
+    yy, xx = np.mgrid[0:h, 0:w]
+    sun = (xx - 200) ** 2 + (yy - 60) ** 2 <= 12 ** 2
+    haze = (xx - 200) ** 2 + (yy - 78) ** 2 <= 12 ** 2
+    linear = np.full((h, w, 3), 0.05, np.float32)
+    linear[h // 2:] = ground
+    linear[sun | haze] = 1.0
+    ldr = np.where(linear >= 1.0, 1.0, linear ** (1 / 2.2)).astype(np.float32)
+    out, listed = energy.restore_energy(linear.copy(), linear, ldr, panorama=True, weights=_ConstantModel(8.0))
+    assert [s.cls for s in listed] == ["sun" if ground < 0.05 else "lamp"]
+    peak = np.unravel_index(np.argmax(out[..., 1]), out.shape[:2])
+    if ground < 0.05:
+        assert sun[peak] and peak[0] < 66, f"sun core at {peak}, the sun is centred at (60, 200)"
+    else:
+        assert 66 <= peak[0] <= 72, f"lamp core at {peak}, the blob's middle is row 69"
