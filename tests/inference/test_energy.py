@@ -14,6 +14,16 @@ from ldr2hdr.inference.errors import WeightsError
 from ldr2hdr.inference.highlights import energy, sources, trees
 
 
+def _encode(linear: np.ndarray) -> np.ndarray:
+    """An LDR image of ``linear``: gamma 2.2, clipped at 1 (not quantized)."""
+    return np.where(linear >= 1.0, 1.0, linear ** (1 / 2.2)).astype(np.float32)
+
+
+def _disc(cy: int, cx: int, r: int, h: int = 256, w: int = 512) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+
+
 def _pano_with_blob(h=128, w=256, cx=0, cy=40, r=6, level=1.0):
     """An LDR/linear pair: a dim sky with one clipped disc centred at column ``cx`` (may straddle the seam)."""
     yy, xx = np.mgrid[0:h, 0:w]
@@ -21,7 +31,7 @@ def _pano_with_blob(h=128, w=256, cx=0, cy=40, r=6, level=1.0):
     disc = dx ** 2 + (yy - cy) ** 2 <= r * r
     linear = np.full((h, w, 3), 0.05, np.float32)
     linear[disc] = level
-    ldr = np.where(linear >= 1.0, 1.0, linear ** (1 / 2.2)).astype(np.float32)
+    ldr = _encode(linear)
     return linear, ldr, disc
 
 
@@ -114,14 +124,11 @@ def test_a_core_source_gets_its_missing_energy_as_a_compact_core_inside_the_blob
 def test_the_core_goes_to_the_part_clipped_in_every_channel():
     # a wide blue patch of sky clipped in its blue channel only, with a white sun disc near its
     # upper edge: the core belongs on the white disc, not at the middle of the whole blob
-    h, w = 256, 512
-    yy, xx = np.mgrid[0:h, 0:w]
-    patch = (xx - 200) ** 2 + (yy - 90) ** 2 <= 30 ** 2
-    sun = (xx - 200) ** 2 + (yy - 70) ** 2 <= 5 ** 2
-    linear = np.full((h, w, 3), 0.05, np.float32)
+    patch, sun = _disc(90, 200, 30), _disc(70, 200, 5)
+    linear = np.full((256, 512, 3), 0.05, np.float32)
     linear[patch] = (0.4, 0.6, 1.0)
     linear[sun] = 1.0
-    ldr = np.where(linear >= 1.0, 1.0, linear ** (1 / 2.2)).astype(np.float32)
+    ldr = _encode(linear)
     found = sources.find_sources(linear, ldr, panorama=True)
     assert found.count == 1
     clipped = ldr.max(-1) >= sources.CLIP_CODE
@@ -140,13 +147,10 @@ def test_a_suns_core_goes_to_the_top_of_a_blob_stretched_downwards():
     # a sun disc with the haze below it clipped too (two discs of the same size, one under the
     # other): the blob is as thick at the haze as at the sun, and the sun is the upper one; a
     # lamp's core stays at the blob's deepest point
-    h, w = 256, 512
-    yy, xx = np.mgrid[0:h, 0:w]
-    sun = (xx - 200) ** 2 + (yy - 100) ** 2 <= 12 ** 2
-    haze = (xx - 200) ** 2 + (yy - 118) ** 2 <= 12 ** 2
-    linear = np.full((h, w, 3), 0.05, np.float32)
+    sun, haze = _disc(100, 200, 12), _disc(118, 200, 12)
+    linear = np.full((256, 512, 3), 0.05, np.float32)
     linear[sun | haze] = 1.0
-    ldr = np.where(linear >= 1.0, 1.0, linear ** (1 / 2.2)).astype(np.float32)
+    ldr = _encode(linear)
     found = sources.find_sources(linear, ldr, panorama=True)
     clipped = ldr.max(-1) >= sources.CLIP_CODE
     target = found.fill * 2.0 ** 8
@@ -341,14 +345,11 @@ def test_restoration_is_scaled_to_the_estimate_both_ways():
 def test_restore_energy_places_a_suns_core_by_the_sun_rule_and_a_lamps_by_the_lamp_rule(ground):
     # the stretched blob of the test above, above the horizon; with a dark ground it is the sun of
     # an outdoor panorama, with a ground brighter than the sky a lamp of a room
-    h, w = 256, 512
-    yy, xx = np.mgrid[0:h, 0:w]
-    sun = (xx - 200) ** 2 + (yy - 60) ** 2 <= 12 ** 2
-    haze = (xx - 200) ** 2 + (yy - 78) ** 2 <= 12 ** 2
-    linear = np.full((h, w, 3), 0.05, np.float32)
-    linear[h // 2:] = ground
+    sun, haze = _disc(60, 200, 12), _disc(78, 200, 12)
+    linear = np.full((256, 512, 3), 0.05, np.float32)
+    linear[128:] = ground
     linear[sun | haze] = 1.0
-    ldr = np.where(linear >= 1.0, 1.0, linear ** (1 / 2.2)).astype(np.float32)
+    ldr = _encode(linear)
     out, listed = energy.restore_energy(linear.copy(), linear, ldr, panorama=True, weights=_ConstantModel(8.0))
     assert [s.cls for s in listed] == ["sun" if ground < 0.05 else "lamp"]
     peak = np.unravel_index(np.argmax(out[..., 1]), out.shape[:2])
