@@ -12,8 +12,9 @@ clipped source can be swapped for an oracle's. Per photo, decoded with the pipel
 * ``clip``: nothing restored (the linearized photo);
 * ``ship``: the default (highlight network, energy trees, cores) as it was when the table of
   docs/energy.md was made, before the cap on unclipped restored pixels (``energy.cap_unclipped``,
-  which moved the harness's irradiance by 0.002); every variant here leaves those pixels as the
-  network made them, so the variants stay comparable with each other;
+  which moved the harness's irradiance by 0.002) and before a sun's core moved to the top of its
+  blob (``energy._sun_direction``, 0.0015); every variant here leaves those pixels as the network
+  made them and puts every core at the blob's deepest point, so the variants stay comparable;
 * ``o_tot``: the trees' share of energy between the sources, scaled so the photo's clipped region
   holds its true energy (the total is right, the split between sources is the trees');
 * ``o_src``: every source at its true energy (network shape, cores as the default makes them);

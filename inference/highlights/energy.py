@@ -59,7 +59,7 @@ BAND_ROWS = 256
 #: at least one pixel. The blob is cut by buildings, clouds and the horizon, so its centroid
 #: misses a sun by 7.5 degrees (median, training sun panoramas), its deepest point by 6.1, the
 #: deepest point of its white part by 2.6 (mean 5.9) and the top of the white part's thickest
-#: part by 2.1 (mean 4.0). All chosen on training panoramas (docs/energy.md).
+#: part by 2.1 (mean 3.9). All chosen on training panoramas (docs/energy.md).
 CORE_RADIUS_DEG = 0.25
 CORE_POWER = 4.0
 #: :func:`_sun_direction` looks for the sun among the blob pixels at least this deep (times the deepest).
