@@ -42,10 +42,12 @@ def channel_max(img: np.ndarray) -> np.ndarray:
     channels, about ten times faster than ``max(axis=-1)`` over a 3-long axis (0.03 s against
     0.26 s at 4096x2048) and the same values (a maximum does not round)."""
     img = np.asarray(img)
-    out = img[..., 0]
-    for c in range(1, img.shape[-1]):
-        out = np.maximum(out, img[..., c])
-    return out if img.shape[-1] > 1 else out.copy()
+    if img.shape[-1] == 1:
+        return img[..., 0].copy()
+    out = np.maximum(img[..., 0], img[..., 1])
+    for c in range(2, img.shape[-1]):
+        np.maximum(out, img[..., c], out=out)  # one output array: fresh memory is slow to touch
+    return out
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:

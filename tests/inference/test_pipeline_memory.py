@@ -217,3 +217,14 @@ def test_blend_runs_only_under_the_mask_with_the_same_pixels():
     broken = increase.copy()
     broken[mask == 0] = np.nan  # where 0 * NaN is NaN
     np.testing.assert_array_equal(np.isnan(learned.blend_rows(linear, mask, broken)), np.isnan(everywhere(broken)))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_channel_max_is_the_largest_channel_in_a_new_array(dtype, channels):
+    from ldr2hdr.inference.imaging import channel_max
+
+    img = (np.random.default_rng(channels).random((7, 9, channels)) * 200).astype(dtype)
+    got = channel_max(img)
+    np.testing.assert_array_equal(got, img.max(axis=-1))
+    assert got.dtype == img.dtype and not np.shares_memory(got, img)
