@@ -7,6 +7,7 @@ with a :class:`Settings`, so they cannot disagree about what a step does.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
@@ -202,9 +203,9 @@ def check_ldr(ldr: np.ndarray) -> np.ndarray:
     if a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 1 or a.shape[1] < 1:
         raise Ldr2HdrError(f"expected an HxWx3 image, got shape {a.shape}")
     a = a.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(a)):
+    lo, hi = float(a.min()), float(a.max())  # a NaN anywhere makes both NaN, an infinity one of them
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise Ldr2HdrError("image contains NaN or infinite values")
-    lo, hi = float(a.min()), float(a.max())
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise Ldr2HdrError(f"LDR pixel values must be in [0, 1], got [{lo:.4g}, {hi:.4g}]")
     # no copy when the values are already in range (a decoded 8K panorama is 400 MB); the

@@ -228,3 +228,13 @@ def test_channel_max_is_the_largest_channel_in_a_new_array(dtype, channels):
     got = channel_max(img)
     np.testing.assert_array_equal(got, img.max(axis=-1))
     assert got.dtype == img.dtype and not np.shares_memory(got, img)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_check_ldr_refuses_a_single_non_finite_pixel(bad):
+    img = np.full((5, 6, 3), 0.5, np.float32)
+    img[3, 4, 1] = bad
+    with pytest.raises(pipeline.Ldr2HdrError, match="NaN or infinite"):
+        pipeline.check_ldr(img)
+    img[3, 4, 1] = 0.25
+    assert pipeline.check_ldr(img) is img  # in range: no copy
