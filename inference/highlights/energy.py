@@ -375,19 +375,9 @@ def clipped_ceiling(hdr, clipped: np.ndarray, sources: srcs.SourceSet) -> Ceilin
     for r0 in range(0, h, BAND_ROWS):
         rr, cc = np.nonzero(clipped[r0:r0 + BAND_ROWS])
         if len(rr):
-            top = np.max(hdr[r0 + rr, cc], axis=-1).astype(np.float32)
+            top = channel_max(hdr[r0 + rr, cc]).astype(np.float32, copy=False)
             np.maximum.at(cells, rowmap[r0 + rr] * ww + colmap[cc], top)
-    cells = cells.reshape(hh, ww)
-    k = CEILING_CELLS
-    # the square window's maximum, a column pass then a row pass (maxima do not round)
-    column = cells.copy()
-    for d in range(1, k + 1):
-        for dy in (-d, d):
-            np.maximum(column, srcs._shift(cells, dy, 0, sources.panorama, 0.0), out=column)
-    spread = column.copy()
-    for d in range(1, k + 1):
-        for dx in (-d, d):
-            np.maximum(spread, srcs._shift(column, 0, dx, sources.panorama, 0.0), out=spread)
+    spread = srcs.max_filter(cells.reshape(hh, ww), CEILING_CELLS, sources.panorama)
     return Ceiling(np.maximum(spread, 1.0), rowmap, colmap)
 
 

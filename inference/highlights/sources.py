@@ -61,17 +61,26 @@ def _shift(a: np.ndarray, dy: int, dx: int, wrap: bool, fill) -> np.ndarray:
     return out
 
 
+def max_filter(a: np.ndarray, radius: int, wrap: bool) -> np.ndarray:
+    """The maximum over a (2r+1) square around each pixel, separable (columns, then rows),
+    columns wrapped for panoramas; beyond the top and bottom rows nothing counts (``a``'s
+    smallest value stands in). On a bool mask it is a binary dilation."""
+    fill = a.min() if a.size else 0
+    out = a.copy()
+    for _ in range(radius):
+        out = np.maximum(np.maximum(out, _shift(out, 0, 1, wrap, fill)), _shift(out, 0, -1, wrap, fill))
+    for _ in range(radius):
+        out = np.maximum(np.maximum(out, _shift(out, 1, 0, wrap, fill)), _shift(out, -1, 0, wrap, fill))
+    return out
+
+
 def dilate(mask: np.ndarray, radius: int, wrap: bool) -> np.ndarray:
-    """Binary dilation by a (2r+1) square, separable, columns wrapped for panoramas.
+    """Binary dilation by a (2r+1) square (:func:`max_filter`), columns wrapped for panoramas.
 
     For panoramas the rows within ``radius`` of a pole also reach every column of those rows
     (across the pole the sphere is small).
     """
-    out = mask.copy()
-    for _ in range(radius):
-        out = out | _shift(out, 0, 1, wrap, False) | _shift(out, 0, -1, wrap, False)
-    for _ in range(radius):
-        out = out | _shift(out, 1, 0, wrap, False) | _shift(out, -1, 0, wrap, False)
+    out = max_filter(mask, radius, wrap)
     if wrap and radius > 0:
         r = min(radius, out.shape[0])
         if mask[:r].any():
