@@ -63,18 +63,31 @@ def load_or_build(path: Path, paths: list[Path], per_reference: int, seed: int, 
     return data
 
 
+def keep_photos(data: dict, keep) -> dict:
+    """``data`` with only the photos ``keep(photo)`` accepts, photo indices renumbered."""
+    kept = [i for i, im in enumerate(data["images"]) if keep(im)]
+    if len(kept) == len(data["images"]):
+        return data
+    new = {old: k for k, old in enumerate(kept)}
+    return dict(data, rows=[dict(r, img=new[r["img"]]) for r in data["rows"] if r["img"] in new],
+                images=[data["images"][i] for i in kept])
+
+
 def finite_photos(data: dict) -> dict:
     """``data`` without the photos that have a non-finite source energy (a render with an
     infinite pixel), photo indices renumbered."""
     bad = {r["img"] for r in data["rows"] if not (np.isfinite(r["E"]) and np.isfinite(r["fill"])
                                                     and np.all(np.isfinite(r["feats"])))}
-    if not bad:
-        return data
-    keep = [i for i in range(len(data["images"])) if i not in bad]
-    new = {old: k for k, old in enumerate(keep)}
-    logger.warning("dropping %d photos with non-finite energies or features", len(bad))
-    return dict(data, rows=[dict(r, img=new[r["img"]]) for r in data["rows"] if r["img"] in new],
-                images=[data["images"][i] for i in keep])
+    if bad:
+        logger.warning("dropping %d photos with non-finite energies or features", len(bad))
+    ids = {id(im) for i, im in enumerate(data["images"]) if i not in bad}
+    return keep_photos(data, lambda im: id(im) in ids)
+
+
+def render_kind(render_dir: Path, photo: dict) -> str:
+    """``outdoor`` or ``indoor``: the kind ``render_scenes.py`` wrote beside the rendered panorama."""
+    meta = json.loads((render_dir / (Path(photo["name"]).stem + ".json")).read_text())
+    return str(meta["kind"])
 
 
 def merge(*datasets: dict) -> dict:
@@ -259,6 +272,8 @@ def main(argv=None) -> int:
     ap.add_argument("--renders", default=None, metavar="DIR",
                     help="also train on the rendered panoramas in DIR (training/render_scenes.py: Blender's physical "
                          "sky with its sun, rooms lit by lamps); they join every training fold and are never scored")
+    ap.add_argument("--render-kinds", default="outdoor,indoor",
+                    help="which rendered panoramas: outdoor (physical sky and sun), indoor (rooms lit by lamps), or both")
     ap.add_argument("--per-render", type=int, default=6, help="simulated photos per rendered panorama")
     ap.add_argument("--render-weight", type=float, default=1.0,
                     help="weight of a rendered photo's sources against a real photo's in the fit")
@@ -304,8 +319,13 @@ def main(argv=None) -> int:
         if not files:
             logger.error("no render_*.exr in %s", args.renders)
             return 2
-        renders = [finite_photos(load_or_build(cache / f"renders_{Path(args.renders).name}_{len(files)}_seed{args.seed}_per{args.per_render}.npy",
-                                               files, args.per_render, args.seed + 3, False))]
+        kinds = set(args.render_kinds.split(","))
+        if kinds - {"outdoor", "indoor"}:
+            logger.error("--render-kinds takes outdoor and/or indoor, not %s", args.render_kinds)
+            return 2
+        renders = [keep_photos(finite_photos(load_or_build(
+            cache / f"renders_{Path(args.renders).name}_{len(files)}_seed{args.seed}_per{args.per_render}.npy",
+            files, args.per_render, args.seed + 3, False)), lambda im: render_kind(Path(args.renders), im) in kinds)]
     train = arrays(merge(clean, *extra, *renders))
     rendered = np.char.startswith(train["names"].astype(str), "render_")
     train["weight"] = np.where(rendered, args.render_weight, 1.0) * source_weights(train, args.weight)
@@ -368,7 +388,8 @@ def main(argv=None) -> int:
         command="python training/train_energy.py" + (f" --seed {args.seed}" if args.seed else "")
         + f" --weight {args.weight} --boost-shift {args.boost_shift}"
         + (f" --monotone {args.monotone}" if monotone else "") + (" --bank-curves" if args.bank_curves else "")
-        + (f" --renders {args.renders} --per-render {args.per_render} --render-weight {args.render_weight}"
+        + (f" --renders {args.renders} --render-kinds {args.render_kinds} --per-render {args.per_render}"
+           f" --render-weight {args.render_weight}"
            if args.renders else ""),
         data=f"training/split.py train_files(): {len(clean['images'])} sRGB photos (8 bit, 0.5-15 % clipped, random yaw "
              f"and mirror)" + (f" plus {sum(len(x['images']) for x in extra)} through training camera curves (sRGB, DoRF "
