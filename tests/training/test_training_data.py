@@ -3,6 +3,7 @@
 These generators need no ../shared data, so they are tested on every machine.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -153,3 +154,23 @@ def test_energy_monotone_constraints_name_the_growth_features():
     assert not any(train_energy.monotone_constraints(()))
     with pytest.raises(ValueError):
         train_energy.monotone_constraints(("no_such_feature",))
+
+
+def test_energy_photo_filters_renumber_sources_and_read_the_render_kind(tmp_path):
+    train_energy = pytest.importorskip("train_energy")
+
+    photos = [{"name": f"render_{i:05d}.exr"} for i in range(3)]
+    rows = [{"img": 0, "E": 1.0, "fill": 1.0, "feats": np.zeros(2)},
+            {"img": 1, "E": np.inf, "fill": 1.0, "feats": np.zeros(2)},  # a render with an infinite pixel
+            {"img": 2, "E": 2.0, "fill": 1.0, "feats": np.zeros(2)},
+            {"img": 2, "E": 3.0, "fill": 1.0, "feats": np.zeros(2)}]
+    data = {"rows": rows, "images": photos}
+    finite = train_energy.finite_photos(data)
+    assert [im["name"] for im in finite["images"]] == ["render_00000.exr", "render_00002.exr"]
+    assert [(r["img"], r["E"]) for r in finite["rows"]] == [(0, 1.0), (1, 2.0), (1, 3.0)]
+    for i, kind in enumerate(("indoor", "indoor", "outdoor")):
+        (tmp_path / f"render_{i:05d}.json").write_text(json.dumps({"kind": kind}))
+    indoor = train_energy.keep_photos(finite, lambda im: train_energy.render_kind(tmp_path, im) == "indoor")
+    assert [im["name"] for im in indoor["images"]] == ["render_00000.exr"]
+    assert [(r["img"], r["E"]) for r in indoor["rows"]] == [(0, 1.0)]
+    assert train_energy.keep_photos(data, lambda im: True) is data
