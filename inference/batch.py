@@ -41,6 +41,10 @@ def add_step_arguments(p: argparse.ArgumentParser, step: str) -> None:
                    help="estimate one camera curve per colour channel (default: one gray-axis curve)")
     p.add_argument("--crf", default="auto", metavar="CURVE",
                    help="camera curve: auto (estimate), srgb, linear, gammaG (e.g. gamma2.2) or a .crf.json file")
+    p.add_argument("--crf-trust", choices=pipeline.CRF_TRUST_MODES, default="auto",
+                   help="learned curve: srgb-blend: blend it with sRGB by its fitted trust (plain-sRGB images come "
+                        "back exactly sRGB); network: the network's curve alone; auto: srgb-blend unless the EXIF "
+                        "names a camera (default: %(default)s)")
     if step != "estimate-crf":
         p.add_argument("--crf-json", action="store_true",
                        help="also write <name>.crf.json with the curve used and, when highlights are restored, "
@@ -93,7 +97,7 @@ def _settings(args, step: str) -> pipeline.Settings:
             raise Ldr2HdrError(f"cannot read camera curve: {exc}", args.crf) from None
     elif curve != "auto":
         crf.parametric_inverse(curve)  # validate early: one error, not one per file
-    return pipeline.Settings(method=args.method, crf=curve, panorama=args.panorama,
+    return pipeline.Settings(method=args.method, crf=curve, crf_trust=args.crf_trust, panorama=args.panorama,
                              exposure=getattr(args, "exposure", 0.0), device=args.device,
                              tile_size=args.tile_size, precision=args.precision, weights_dir=args.weights_dir,
                              per_channel=args.per_channel,

@@ -28,6 +28,8 @@ METHODS = ("learned", "classical")
 STEPS = ("estimate-crf", "linearize", "restore", "reconstruct")
 PANORAMA_MODES = ("auto", "on", "off")
 ENERGY_MODES = ("auto", "off")
+#: How far the learned camera curve is trusted over sRGB (``Settings.crf_trust``).
+CRF_TRUST_MODES = ("auto", "srgb-blend", "network")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,12 @@ class Settings:
             (sRGB curve, dequantization, Kovaleski-Oliveira expansion).
         crf: ``"auto"`` (the method decides), ``"srgb"``, ``"linear"``, ``"gammaG"``; or an
             :class:`~crf.InverseCRF` given directly (e.g. loaded from a ``.crf.json``).
+        crf_trust: the learned curve's blend with sRGB (:mod:`.crf.shrink`): ``"srgb-blend"`` always
+            blends the network's curve with sRGB by the trust fitted for its distance from sRGB
+            (plain-sRGB inputs come back exactly sRGB); ``"network"`` keeps the network's curve;
+            ``"auto"`` blends unless the photo's EXIF names a camera, whose JPEG engine applies
+            its own tone curve, never plain sRGB (the trust fitted without plain-sRGB examples is
+            1 everywhere: ``training/fit_crf_shrink.py --camera``).
         panorama: ``"auto"`` (2:1 aspect means a 360 equirectangular panorama), ``"on"``, ``"off"``.
         exposure: output scale in stops (``hdr * 2**exposure``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for learned models.
@@ -68,6 +76,7 @@ class Settings:
 
     method: str = "learned"
     crf: object = "auto"
+    crf_trust: str = "auto"
     panorama: str = "auto"
     exposure: float = 0.0
     device: str = "auto"
@@ -85,6 +94,8 @@ class Settings:
     def __post_init__(self):
         if self.method not in METHODS:
             raise Ldr2HdrError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.crf_trust not in CRF_TRUST_MODES:
+            raise Ldr2HdrError(f"crf trust must be one of {', '.join(CRF_TRUST_MODES)}, got {self.crf_trust!r}")
         if self.energy not in ENERGY_MODES:
             raise Ldr2HdrError(f"energy must be one of {', '.join(ENERGY_MODES)}, got {self.energy!r}")
         if self.panorama not in PANORAMA_MODES:
@@ -229,7 +240,8 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
     ``settings.crf`` given explicitly wins. The learned method asks the CRF network (which
     falls back to sRGB, with low confidence, when the image carries too little information).
     The classical method assumes sRGB: it is what cameras and browsers declare for JPEG/PNG,
-    and with no other information it is the least surprising choice.
+    and with no other information it is the least surprising choice. ``exif`` (``io.ExifInfo``)
+    decides the learned curve's blend with sRGB under ``settings.crf_trust == "auto"``.
     """
     if isinstance(settings.crf, crf.InverseCRF):
         return settings.crf
@@ -238,9 +250,16 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
     if settings.method == "learned":
         from .crf.network import estimate_crf_learned
 
-        return estimate_crf_learned(ldr, per_channel=settings.per_channel, device=torch_device(settings.device),
-                                    weights=weights_file(settings, "crf_net.safetensors"),
-                                    shrink_weights=weights_file(settings, "crf_shrink.safetensors"))
+        camera = getattr(exif, "camera", None) if settings.crf_trust == "auto" else None
+        inv = estimate_crf_learned(ldr, per_channel=settings.per_channel, device=torch_device(settings.device),
+                                   weights=weights_file(settings, "crf_net.safetensors"),
+                                   shrink=settings.crf_trust == "srgb-blend" or (settings.crf_trust == "auto"
+                                                                                  and not camera),
+                                   shrink_weights=weights_file(settings, "crf_shrink.safetensors"))
+        if camera and inv.method == "learned":
+            inv = replace(inv, method="learned (camera in EXIF: the network's curve, not blended with sRGB)",
+                          details=dict(inv.details, camera=camera))
+        return inv
     inv = crf.srgb_inverse()
     return crf.InverseCRF(inv.curves, "srgb (classical default)", 1.0)
 

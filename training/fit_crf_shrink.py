@@ -21,6 +21,11 @@ shipped network's estimate and its true gray-axis curve are kept.
 Checked with group 5-fold cross-validation over whole scenes, then written as
 ``weights/crf_shrink.safetensors`` (knots and weights) with a manifest entry; the held-out numbers
 come from ``training/eval_crf.py`` (curves and scenes never used here).
+
+``--camera`` scores the same fit for photos whose EXIF names a camera: a camera's JPEG engine
+applies its own tone curve, never plain sRGB, so the examples without the plain-sRGB ones are the
+prior. It fits full trust at every distance (the network's curve alone), which is what
+``pipeline.estimate_crf`` returns for such photos; nothing is written.
 """
 
 from __future__ import annotations
@@ -123,6 +128,9 @@ def main(argv=None) -> int:
                     help="the CRF network to fit the trust for (default: the shipped weights/crf_net.safetensors)")
     ap.add_argument("--prior", default="original", choices=sorted(crf_curves.PRIORS),
                     help="the training curves' family probabilities (as train_crf.py --prior)")
+    ap.add_argument("--camera", action="store_true",
+                    help="score the trust for photos from a camera (EXIF names one): the examples without plain "
+                         "sRGB; writes nothing")
     ap.add_argument("--out", type=Path, default=None,
                     help="where to write the trust file (default: weights/crf_shrink.safetensors)")
     args = ap.parse_args(argv)
@@ -141,6 +149,8 @@ def main(argv=None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path.with_suffix(".tmp.npz"), **data)
         path.with_suffix(".tmp.npz").replace(path)
+    if args.camera:
+        data = {k: v[data["family"] != "srgb"] for k, v in data.items()}
     est, true, family, names = data["est"], data["true"], data["family"], data["name"]
     srgb = crf.srgb_inverse().curves[0]
     d = rmse(est, srgb)
@@ -167,7 +177,7 @@ def main(argv=None) -> int:
     wk = fit(d, est, true, srgb)
     ek = fit_expected(d, rmse(srgb + shrink.weight(d, wk)[:, None] * (est - srgb), true))
     logger.info("knots (log2 d) %s -> weights %s, expected RMSE %s", list(shrink.KNOTS), list(wk), list(ek))
-    if args.no_install:
+    if args.no_install or args.camera:
         return 0
     from safetensors.numpy import save_file
 

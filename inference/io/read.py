@@ -45,6 +45,8 @@ class ExifInfo:
         exposure_time: shutter time in seconds, or None.
         f_number: aperture as an f-number (e.g. 2.8), or None.
         iso: sensitivity (ISO speed), or None.
+        camera: the camera that made the photo (EXIF ``Make`` and ``Model``, e.g. ``"Canon EOS 5D
+            Mark II"``), or None: renders, screenshots and files stripped of EXIF name none.
         orientation: EXIF orientation 1-8 as stored in the file. The pixels of a
             :class:`LoadedImage` are already rotated/flipped upright, so callers
             must not apply it again.
@@ -53,6 +55,7 @@ class ExifInfo:
     exposure_time: float | None = None
     f_number: float | None = None
     iso: float | None = None
+    camera: str | None = None
     orientation: int = 1
 
 @dataclass(frozen=True)
@@ -164,6 +167,16 @@ def _positive_attribute(spec: oiio.ImageSpec, *names: str) -> float | None:
             return float(value)
     return None
 
+def _camera(spec: oiio.ImageSpec) -> str | None:
+    """``Make Model`` from EXIF (the model alone when it already starts with the make's first word,
+    as in ``NIKON CORPORATION`` / ``NIKON D7000``), or None."""
+    make, model = (" ".join(str(spec.getattribute(k) or "").replace("\x00", " ").split()) for k in ("Make", "Model"))
+    if make and model.lower().split()[:1] == make.lower().split()[:1]:
+        make = ""
+    name = f"{make} {model}".strip()
+    return name[:80] or None
+
+
 def _read_exif(spec: oiio.ImageSpec, path: Path) -> ExifInfo:
     orientation = spec.get_int_attribute("Orientation", 1)
     if not 1 <= orientation <= 8:
@@ -175,6 +188,7 @@ def _read_exif(spec: oiio.ImageSpec, path: Path) -> ExifInfo:
         iso=_positive_attribute(
             spec, "Exif:PhotographicSensitivity", "Exif:ISOSpeedRatings", "Exif:ISOSpeed"
         ),
+        camera=_camera(spec),
         orientation=orientation,
     )
 

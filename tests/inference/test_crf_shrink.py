@@ -124,3 +124,59 @@ def test_estimate_confidence_comes_from_the_expected_error(tmp_path):
                                                                 np.full(len(shrink.KNOTS), 0.1)))
     assert good.confidence > bad.confidence > 0.0
     np.testing.assert_array_equal(good.curves, bad.curves)
+
+
+# ----------------------------------------------------------------------------- camera in EXIF
+
+
+@pytest.fixture(scope="module")
+def srgb_photo():
+    """An 8-bit plain-sRGB photo of a real HDR (the network's estimate is near sRGB, so the trust
+    is small and the blend differs from the network's own curve)."""
+    from conftest import studio_light_path
+
+    from ldr2hdr.evaluation import synth
+    from ldr2hdr.evaluation.references import read_hdr
+
+    ldr, _ = synth.synthesize(read_hdr(studio_light_path("forest")), "srgb", 0.03, "png")
+    return ldr
+
+
+def test_a_camera_in_exif_keeps_the_networks_curve(srgb_photo, tmp_path):
+    from ldr2hdr.inference import cli, io, pipeline
+    from ldr2hdr.inference.errors import Ldr2HdrError
+
+    blended = crf_net.estimate_crf_learned(srgb_photo)
+    network = crf_net.estimate_crf_learned(srgb_photo, shrink=False)
+    assert crf.crf_rmse(blended, network) > 0.005, "the fixture must tell the two apart"
+    camera = io.ExifInfo(camera="Canon EOS 5D Mark II")
+    no_camera = io.ExifInfo(exposure_time=0.01)
+
+    auto = pipeline.estimate_crf(srgb_photo, exif=camera)
+    np.testing.assert_array_equal(auto.curves, network.curves)
+    assert "camera in EXIF" in auto.method and auto.details["camera"] == "Canon EOS 5D Mark II"
+    for exif in (None, no_camera):  # without a camera nothing changes
+        np.testing.assert_array_equal(pipeline.estimate_crf(srgb_photo, exif=exif).curves, blended.curves)
+    forced = pipeline.estimate_crf(srgb_photo, pipeline.Settings(crf_trust="srgb-blend"), exif=camera)
+    np.testing.assert_array_equal(forced.curves, blended.curves)
+    alone = pipeline.estimate_crf(srgb_photo, pipeline.Settings(crf_trust="network"))
+    np.testing.assert_array_equal(alone.curves, network.curves)
+    assert alone.method == "learned"
+    with pytest.raises(Ldr2HdrError, match="crf trust"):
+        pipeline.Settings(crf_trust="camera")
+
+    # end to end: the JPEG's own EXIF, and --crf-trust
+    import OpenImageIO as oiio
+
+    path = tmp_path / "canon.jpg"
+    spec = oiio.ImageSpec(srgb_photo.shape[1], srgb_photo.shape[0], 3, "uint8")
+    spec.attribute("Make", "Canon")
+    spec.attribute("Model", "Canon EOS 5D Mark II")
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(np.round(srgb_photo * 255).astype(np.uint8))
+    out.close()
+    assert cli.main(["estimate-crf", str(path), "-o", str(tmp_path / "a"), "-q"]) == 0
+    assert "camera in EXIF" in (tmp_path / "a" / "canon.crf.json").read_text()
+    assert cli.main(["estimate-crf", str(path), "-o", str(tmp_path / "b"), "-q", "--crf-trust", "srgb-blend"]) == 0
+    assert "camera in EXIF" not in (tmp_path / "b" / "canon.crf.json").read_text()

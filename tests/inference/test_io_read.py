@@ -204,9 +204,19 @@ def test_exif_exposure_read(tmp_path):
     assert exif.orientation == 1
 
 
+@pytest.mark.parametrize("make, model, camera", [("Canon", "Canon EOS 5D Mark II", "Canon EOS 5D Mark II"),
+                                                 ("NIKON CORPORATION", "NIKON D7000", "NIKON D7000"),
+                                                 ("Apple", "iPhone 13", "Apple iPhone 13"),
+                                                 ("FUJIFILM", "", "FUJIFILM")])
+def test_exif_names_the_camera(tmp_path, make, model, camera):
+    attrs = {"Make": make, **({"Model": model} if model else {})}
+    path = _write_with_oiio(tmp_path / "c.jpg", np.full((8, 8, 3), 128, np.uint8), attrs)
+    assert read_image(path).exif.camera == camera
+
+
 def test_no_exif_gives_none(tmp_path):
     exif = read_image(_write_with_oiio(tmp_path / "n.png", np.zeros((2, 2, 3), np.uint8))).exif
-    assert exif == ExifInfo(exposure_time=None, f_number=None, iso=None, orientation=1)
+    assert exif == ExifInfo(exposure_time=None, f_number=None, iso=None, camera=None, orientation=1)
 
 
 def test_orientation_6_rotates_clockwise(tmp_path):
