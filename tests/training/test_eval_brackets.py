@@ -1,0 +1,55 @@
+"""training/eval_brackets.py: the merge of a real bracket and its measures, on a bracket made here."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
+eval_brackets = pytest.importorskip("eval_brackets")
+
+from ldr2hdr.inference import crf  # noqa: E402
+
+
+def _bracket(folder: Path, radiance: np.ndarray, times=(0.03, 0.12, 0.48)) -> None:
+    # (OpenImageIO 3 writes exposure times such as 1/4 or 1/8 s as infinity: avoided here)
+    import OpenImageIO as oiio
+
+    srgb = crf.srgb_inverse().curves[0]
+    for i, t in enumerate(times):
+        codes = np.round(crf.apply_crf(np.clip(radiance * t, 0, 1), crf.srgb_inverse()) * 255).astype(np.uint8)
+        path = folder / f"IMG_{i}.jpg"
+        spec = oiio.ImageSpec(radiance.shape[1], radiance.shape[0], 3, "uint8")
+        spec.attribute("ExposureTime", float(t))
+        spec.attribute("Make", "Test")
+        spec.attribute("Compression", "jpeg:100")
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), spec)
+        out.write_image(codes)
+        out.close()
+    np.save(folder / "test_crfs.npy", np.stack([np.interp(np.arange(256) / 255, np.linspace(0, 1, srgb.size), srgb)] * 3, 1))
+
+
+def test_merge_recovers_the_radiance_and_the_curve_rows(tmp_path):
+    ramp = np.geomspace(0.08, 12.0, 96)[None, :, None] * np.linspace(0.8, 1.2, 64)[:, None, None]
+    radiance = (ramp * np.array([0.9, 1.0, 1.1])).astype(np.float32)  # smooth: JPEG keeps it
+    radiance[20:30, 40:50] = 40.0  # clipped in every exposure
+    _bracket(tmp_path, radiance)
+    folder = tmp_path
+    photos = [eval_brackets.io.read_image(p, codes=True) for p in sorted(folder.glob("*.jpg"))]
+    response = eval_brackets.response_1024(folder / "test_crfs.npy")
+    ref, known = eval_brackets.merge([np.asarray(p.pixels) for p in photos], [p.exif.exposure_time for p in photos],
+                                     response)
+    assert not known[20:30, 40:50].any(), "a pixel clipped in every exposure is unknown"
+    k = known & (radiance.max(-1) > 0.05)
+    rel = np.abs(ref[k] / radiance[k] - 1)  # JPEG at quality 100, 8-bit codes; ringing at the patch's edge
+    assert np.median(rel) < 0.01 and np.mean(rel < 0.05) > 0.999
+    rows = eval_brackets.evaluate_bracket(folder)
+    assert [r["exposure_s"] for r in rows] == pytest.approx([0.03, 0.12, 0.48], rel=1e-4) and rows[0]["camera"] == "Test"
+    for r in rows:
+        assert r["crf_rmse_srgb"] < 0.002, "the response is sRGB here"
+        assert r["si_log2_srgb"] < 0.05
+        assert abs(r["clip_shift_srgb"]) < 0.05
+    assert rows[-1]["clipped_known"] > 0.1 and "clipped_energy_log2_default" in rows[-1]
+    assert rows[-1]["clipped_energy_log2_srgb_clip"] < -0.5, "the clip level holds less than the merge"
