@@ -113,7 +113,8 @@ def _budget_const(ldr: np.ndarray, info: dict):
     return linear.astype(np.float32), synth.srgb_decode(synth.GRID)
 
 
-def _pipeline_method(method: str, energy: str = "auto", crf: str = "auto") -> tuple[MethodFn, Callable[[], object]]:
+def _pipeline_method(method: str, energy: str = "auto", crf: str = "auto",
+                     crf_trust: str = "auto") -> tuple[MethodFn, Callable[[], object]]:
     def check():
         from ..inference import pipeline
 
@@ -123,7 +124,8 @@ def _pipeline_method(method: str, energy: str = "auto", crf: str = "auto") -> tu
         from ..inference import pipeline
 
         settings = pipeline.Settings(method=method, panorama="on" if info.get("panorama") else "off",
-                                     weights_dir=str(info.get("weights_dir") or ""), energy=energy, crf=crf)
+                                     weights_dir=str(info.get("weights_dir") or ""), energy=energy, crf=crf,
+                                     crf_trust=crf_trust)
         result = pipeline.run(ldr, settings)
         return result.hdr, result.inverse_crf
 
@@ -144,6 +146,10 @@ register_method("ldr2hdr-learned-network-only", _fn, check=_check,
 _fn, _check = _pipeline_method("learned", crf="srgb")
 register_method("ldr2hdr-learned-srgb-curve", _fn, check=_check,
                 description="ldr2hdr pipeline, method=learned, crf=srgb (the sRGB curve assumed instead of estimated)")
+_fn, _check = _pipeline_method("learned", crf_trust="network")
+register_method("ldr2hdr-learned-camera", _fn, check=_check,
+                description="ldr2hdr pipeline, method=learned, as for a photo whose EXIF names a camera (the "
+                            "network's curve, not blended with sRGB)")
 register_method("budget-const", _budget_const,
                 description="sRGB decode + clipped pixels filled to 2**c x the unclipped energy (c from training)")
 del _fn, _check

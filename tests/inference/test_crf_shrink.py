@@ -180,3 +180,14 @@ def test_a_camera_in_exif_keeps_the_networks_curve(srgb_photo, tmp_path):
     assert "camera in EXIF" in (tmp_path / "a" / "canon.crf.json").read_text()
     assert cli.main(["estimate-crf", str(path), "-o", str(tmp_path / "b"), "-q", "--crf-trust", "srgb-blend"]) == 0
     assert "camera in EXIF" not in (tmp_path / "b" / "canon.crf.json").read_text()
+
+
+def test_the_harness_camera_method_runs_the_networks_curve(srgb_photo):
+    from ldr2hdr.evaluation import methods
+
+    small = np.ascontiguousarray(srgb_photo[::2, ::2])
+    assert crf.crf_rmse(crf_net.estimate_crf_learned(small), crf_net.estimate_crf_learned(small, shrink=False)) > 0.005
+    _, inv = methods.get_method("ldr2hdr-learned-camera").fn(small, {"panorama": True})
+    np.testing.assert_array_equal(inv.curves, crf_net.estimate_crf_learned(small, shrink=False).curves)
+    _, inv = methods.get_method("ldr2hdr-learned").fn(small, {"panorama": True})
+    np.testing.assert_array_equal(inv.curves, crf_net.estimate_crf_learned(small).curves)
