@@ -251,10 +251,9 @@ def estimate_crf(ldr: np.ndarray, settings: Settings = Settings(), exif=None) ->
         from .crf.network import estimate_crf_learned
 
         camera = getattr(exif, "camera", None) if settings.crf_trust == "auto" else None
+        blend = settings.crf_trust == "srgb-blend" or (settings.crf_trust == "auto" and not camera)
         inv = estimate_crf_learned(ldr, per_channel=settings.per_channel, device=torch_device(settings.device),
-                                   weights=weights_file(settings, "crf_net.safetensors"),
-                                   shrink=settings.crf_trust == "srgb-blend" or (settings.crf_trust == "auto"
-                                                                                  and not camera),
+                                   weights=weights_file(settings, "crf_net.safetensors"), shrink=blend,
                                    shrink_weights=weights_file(settings, "crf_shrink.safetensors"))
         if camera and inv.method == "learned":
             inv = replace(inv, method="learned (camera in EXIF: the network's curve, not blended with sRGB)",

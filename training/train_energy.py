@@ -64,8 +64,9 @@ def load_or_build(path: Path, paths: list[Path], per_reference: int, seed: int, 
 
 
 def keep_photos(data: dict, keep) -> dict:
-    """``data`` with only the photos ``keep(photo)`` accepts, photo indices renumbered."""
-    kept = [i for i, im in enumerate(data["images"]) if keep(im)]
+    """``data`` with only the photos whose entry of ``keep`` (one bool per photo) is true, photo
+    indices renumbered."""
+    kept = [i for i, k in enumerate(keep) if k]
     if len(kept) == len(data["images"]):
         return data
     new = {old: k for k, old in enumerate(kept)}
@@ -80,8 +81,7 @@ def finite_photos(data: dict) -> dict:
                                                     and np.all(np.isfinite(r["feats"])))}
     if bad:
         logger.warning("dropping %d photos with non-finite energies or features", len(bad))
-    ids = {id(im) for i, im in enumerate(data["images"]) if i not in bad}
-    return keep_photos(data, lambda im: id(im) in ids)
+    return keep_photos(data, [i not in bad for i in range(len(data["images"]))])
 
 
 def render_kind(render_dir: Path, photo: dict) -> str:
@@ -323,9 +323,10 @@ def main(argv=None) -> int:
         if kinds - {"outdoor", "indoor"}:
             logger.error("--render-kinds takes outdoor and/or indoor, not %s", args.render_kinds)
             return 2
-        renders = [keep_photos(finite_photos(load_or_build(
+        made = finite_photos(load_or_build(
             cache / f"renders_{Path(args.renders).name}_{len(files)}_seed{args.seed}_per{args.per_render}.npy",
-            files, args.per_render, args.seed + 3, False)), lambda im: render_kind(Path(args.renders), im) in kinds)]
+            files, args.per_render, args.seed + 3, False))
+        renders = [keep_photos(made, [render_kind(Path(args.renders), im) in kinds for im in made["images"]])]
     train = arrays(merge(clean, *extra, *renders))
     rendered = np.char.startswith(train["names"].astype(str), "render_")
     train["weight"] = np.where(rendered, args.render_weight, 1.0) * source_weights(train, args.weight)

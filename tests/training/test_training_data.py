@@ -170,7 +170,8 @@ def test_energy_photo_filters_renumber_sources_and_read_the_render_kind(tmp_path
     assert [(r["img"], r["E"]) for r in finite["rows"]] == [(0, 1.0), (1, 2.0), (1, 3.0)]
     for i, kind in enumerate(("indoor", "indoor", "outdoor")):
         (tmp_path / f"render_{i:05d}.json").write_text(json.dumps({"kind": kind}))
-    indoor = train_energy.keep_photos(finite, lambda im: train_energy.render_kind(tmp_path, im) == "indoor")
+    indoor = train_energy.keep_photos(finite, [train_energy.render_kind(tmp_path, im) == "indoor"
+                                               for im in finite["images"]])
     assert [im["name"] for im in indoor["images"]] == ["render_00000.exr"]
     assert [(r["img"], r["E"]) for r in indoor["rows"]] == [(0, 1.0)]
-    assert train_energy.keep_photos(data, lambda im: True) is data
+    assert train_energy.keep_photos(data, [True] * 3) is data
