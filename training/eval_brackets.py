@@ -25,6 +25,10 @@ For each exposure, as one photo given to ldr2hdr alone:
 * highlights: over the pixels clipped in the photo whose radiance the merge knows, log2 of the
   restored over the true luminance sum after the scale that aligns the well-exposed pixels (the
   default pipeline with and without EXIF, and the sRGB decode left at the clip level).
+
+And for each pair of exposures, the ``--scale exif`` units (absolute luminance from the exposure
+time, f-number and ISO): the median log2 ratio of the two linearized photos' luminance over the
+pixels well exposed in both (0 when the units are consistent; the curve estimate's error included).
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ def evaluate_bracket(folder: Path) -> list[dict]:
     srgb = crf.srgb_inverse()
     rows = []
     blend = pipeline.Settings(crf_trust="srgb-blend")
+    absolute, good = [], []  # per photo: luminance in --scale exif units, pixels well exposed
     for f, c8, t, photo in zip(files, codes, times, photos):
         ldr = pipeline.check_ldr(unit_float(c8))
         clipped = c8.max(axis=2) >= 255
@@ -126,8 +131,17 @@ def evaluate_bracket(folder: Path) -> list[dict]:
             row["clipped_energy_log2_default"] = aligned_ratio(pipeline.run(ldr, exif=photo.exif).hdr, ref, well, region)
             row["clipped_energy_log2_blend"] = aligned_ratio(pipeline.run(ldr, blend).hdr, ref, well, region)
             row["clipped_energy_log2_srgb_clip"] = aligned_ratio(crf.linearize(ldr, srgb), ref, well, region)
+        absolute.append(metrics.luminance(pipeline.run(ldr, pipeline.Settings(scale="exif"), steps="linearize",
+                                                        exif=photo.exif).linear))
+        good.append((c8.max(axis=2) < CLIP_CODE) & (c8.min(axis=2) > 15))
         rows.append(row)
         logger.info("%s", {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            both = good[i] & good[j] & (absolute[i] > 0) & (absolute[j] > 0)
+            if both.sum() >= 100:
+                rows[j].setdefault("exif_units_log2_vs", {})[rows[i]["photo"]] = float(
+                    np.median(np.log2(absolute[j][both] / absolute[i][both])))
     return rows
 
 
@@ -150,6 +164,9 @@ def main(argv=None) -> int:
               + " / ".join(f"{r[f'crf_rmse_{n}']:.4f}" for n in ("default", "blend", "srgb")) + " | "
               + " / ".join(f"{r[f'si_log2_{n}']:.3f}" for n in ("default", "blend", "srgb")) + " | "
               + " / ".join(f"{r[f'clip_shift_{n}']:+.2f}" for n in ("default", "blend", "srgb")) + f" | {e} |")
+    for r in rows:
+        for other, v in r.get("exif_units_log2_vs", {}).items():
+            print(f"--scale exif, {r['bracket']}/{r['photo']} against {other}: {v:+.3f} stops")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
     return 0
