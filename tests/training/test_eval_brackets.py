@@ -57,3 +57,17 @@ def test_merge_recovers_the_radiance_and_the_curve_rows(tmp_path):
     # every pair of exposures compared in --scale exif units (how well they agree is the curve's)
     ratios = [v for r in rows for v in r.get("exif_units_log2_vs", {}).values()]
     assert len(ratios) == 3 and all(np.isfinite(ratios)), ratios
+
+
+def test_partial_clip_share_counts_pixels_clipped_in_some_channels_only():
+    measure = pytest.importorskip("measure_partial_clip")
+    hdr = np.full((64, 128, 3), 0.05, np.float64)
+    hdr[10:20, 10:20] = [40.0, 40.0, 40.0]  # a white lamp: clipped in every channel
+    hdr[40:50, 60:70] = [10.0, 0.5, 0.05]  # a red lamp: only red clips
+    px, energy = measure.partial_shares(hdr, "srgb", 0.02)
+    w = np.cos((np.arange(64) + 0.5) / 64 * np.pi - np.pi / 2)  # solid angle per row
+    y = hdr @ np.array([0.2126, 0.7152, 0.0722])
+    red = float(np.sum((y * w[:, None])[40:50, 60:70]))
+    white = float(np.sum((y * w[:, None])[10:20, 10:20]))
+    assert px == pytest.approx(0.5, abs=0.02)
+    assert energy == pytest.approx(red / (red + white), rel=0.02)
