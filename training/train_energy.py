@@ -284,6 +284,8 @@ def main(argv=None) -> int:
     ap.add_argument("--boost-shift", type=float, default=0.3, metavar="STOPS",
                     help="fit every estimate this many stops lower (the irradiance error punishes too much light "
                          "more than too little; chosen on the CV folds, see docs/energy.md)")
+    ap.add_argument("--min-samples-leaf", type=int, default=PARAMS["min_samples_leaf"], metavar="N",
+                    help="fewest sources in a leaf of the trees (larger: less fitted to single scenes)")
     ap.add_argument("--monotone", default="", metavar="F1,F2",
                     help="features the estimate may only rise with, e.g. " + ",".join(MONOTONE_INCREASING)
                          + " (measured, not shipped: docs/energy.md); default none")
@@ -304,6 +306,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from sklearn.model_selection import GroupKFold
 
+    PARAMS["min_samples_leaf"] = args.min_samples_leaf
     monotone = tuple(f for f in args.monotone.split(",") if f)
     monotone_constraints(monotone)  # unknown names fail before any work
     cache = Path(args.cache)
@@ -387,7 +390,7 @@ def main(argv=None) -> int:
     weights_mod.record_weights_file(
         out, kind="energy estimator (per clipped source: log2 true / clip-level energy), gradient-boosted trees as arrays",
         command="python training/train_energy.py" + (f" --seed {args.seed}" if args.seed else "")
-        + f" --weight {args.weight} --boost-shift {args.boost_shift}"
+        + f" --weight {args.weight} --boost-shift {args.boost_shift} --min-samples-leaf {args.min_samples_leaf}"
         + (f" --monotone {args.monotone}" if monotone else "") + (" --bank-curves" if args.bank_curves else "")
         + (f" --renders {args.renders} --render-kinds {args.render_kinds} --per-render {args.per_render}"
            f" --render-weight {args.render_weight}"
