@@ -19,11 +19,11 @@ For each exposure, as one photo given to ldr2hdr alone:
   (the photo read with its EXIF, as ``ldr2hdr`` reads it: a photo that names its camera gets the
   network's curve), the network's curve blended with sRGB by its trust (what the same pixels get
   without EXIF, ``--crf-trust srgb-blend``) and plain sRGB, against the recovered response;
-* linearity: scale-invariant log2 RMSE of luminance between the linearized photo and the merge
-  over the photo's well-exposed pixels (no channel clipped, largest channel 0.05-0.95), and the
+* linearity: log2 RMSE of luminance between the linearized photo and the merge after the harness's
+  alignment (``metrics.si_log2_rmse``, as ``eval_crf.py``) over the photo's well-exposed pixels (no channel clipped, largest channel 0.05-0.95), and the
   clip level's shift against them (``eval_crf.clip_level_shift``), for the same three curves;
 * highlights: over the pixels clipped in the photo whose radiance the merge knows, log2 of the
-  restored over the true luminance sum after the scale that aligns the well-exposed pixels (the
+  restored over the true luminance sum after ``metrics.align_scale`` on the well-exposed pixels (the
   default pipeline with and without EXIF, and the sRGB decode left at the clip level).
 
 And for each pair of exposures, the ``--scale exif`` units (absolute luminance from the exposure
@@ -66,33 +66,23 @@ def response_1024(path: Path) -> np.ndarray:
 
 def merge(codes: list[np.ndarray], times: list[float], response: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Hat-weighted merge ``(H, W, 3)`` in irradiance x seconds^-1 and the mask of known pixels."""
+    inverse = crf.InverseCRF(response.astype(np.float32), "recovered response")
     num = np.zeros(codes[0].shape, np.float64)
     den = np.zeros(codes[0].shape[:2], np.float64)
-    lut = response[:, np.round(np.arange(256) / 255 * (crf.N_SAMPLES - 1)).astype(int)]  # (3, 256)
     for c8, t in zip(codes, times):
         ok = (c8.max(axis=2) < CLIP_CODE) & (c8.max(axis=2) > BLACK_CODE)
         z = c8.astype(np.float64)
         w = np.minimum(z, 255.0 - z).mean(axis=2) * ok
-        lin = np.stack([lut[c][c8[..., c]] for c in range(3)], axis=-1) / t
-        num += w[..., None] * lin
+        num += w[..., None] * crf.linearize(unit_float(c8), inverse) / t
         den += w
     known = den > 0
     return (num / np.maximum(den, 1e-12)[..., None]).astype(np.float32), known
 
 
-def si_log2(lin: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> float:
-    y, yt = metrics.luminance(lin)[mask], metrics.luminance(ref)[mask]
-    ok = (y > 0) & (yt > 0)
-    d = np.log2(y[ok]) - np.log2(yt[ok])
-    return float(np.sqrt(np.mean((d - d.mean()) ** 2)))
-
-
 def aligned_ratio(img: np.ndarray, ref: np.ndarray, well: np.ndarray, region: np.ndarray) -> float:
-    """log2 (img / ref) summed over ``region`` after the scale (median ratio) that aligns ``well``."""
-    y, yt = metrics.luminance(img), metrics.luminance(ref)
-    ok = well & (y > 0) & (yt > 0)
-    scale = float(np.exp2(np.median(np.log2(yt[ok] / y[ok]))))
-    return float(np.log2(scale * y[region].sum() / yt[region].sum()))
+    """log2 (img / ref) summed over ``region`` after the harness's alignment on ``well``."""
+    scale = metrics.align_scale(img, ref, well)
+    return float(np.log2(scale * metrics.luminance(img)[region].sum() / metrics.luminance(ref)[region].sum()))
 
 
 def evaluate_bracket(folder: Path) -> list[dict]:
@@ -109,14 +99,13 @@ def evaluate_bracket(folder: Path) -> list[dict]:
     ref, known = merge(codes, times, response)
     srgb = crf.srgb_inverse()
     rows = []
-    blend = pipeline.Settings(crf_trust="srgb-blend")
     absolute, good = [], []  # per photo: luminance in --scale exif units, pixels well exposed
     for f, c8, t, photo in zip(files, codes, times, photos):
         ldr = pipeline.check_ldr(unit_float(c8))
         clipped = c8.max(axis=2) >= 255
         well = eval_crf.well_exposed(ldr, clipped) & known
         region = clipped & known
-        curves = {"default": pipeline.estimate_crf(ldr, exif=photo.exif), "blend": pipeline.estimate_crf(ldr, blend),
+        curves = {"default": pipeline.estimate_crf(ldr, exif=photo.exif), "blend": pipeline.estimate_crf(ldr, pipeline.Settings(crf_trust="srgb-blend")),
                   "srgb": srgb}
         row = {"bracket": folder.name, "photo": f.name, "camera": photo.exif.camera, "exposure_s": t,
                "clipped": float(clipped.mean()),
@@ -124,15 +113,16 @@ def evaluate_bracket(folder: Path) -> list[dict]:
         for name, inv in curves.items():
             lin = crf.linearize(ldr, inv)
             row[f"crf_rmse_{name}"] = metrics.crf_rmse(inv.curves, response)
-            row[f"si_log2_{name}"] = si_log2(lin, ref, well)
+            row[f"si_log2_{name}"] = metrics.si_log2_rmse(lin, ref, well, align_mask=well)  # as eval_crf.py
             # the merge exposed as this photo: the response maps white to 1, so the sensor clips at 1
             row[f"clip_shift_{name}"] = eval_crf.clip_level_shift(lin, ref * np.float32(t), well)
         if region.sum() >= 20:
-            row["clipped_energy_log2_default"] = aligned_ratio(pipeline.run(ldr, exif=photo.exif).hdr, ref, well, region)
-            row["clipped_energy_log2_blend"] = aligned_ratio(pipeline.run(ldr, blend).hdr, ref, well, region)
+            for name in ("default", "blend"):  # the curves estimated above, not estimated again
+                hdr = pipeline.run(ldr, pipeline.Settings(crf=curves[name])).hdr
+                row[f"clipped_energy_log2_{name}"] = aligned_ratio(hdr, ref, well, region)
             row["clipped_energy_log2_srgb_clip"] = aligned_ratio(crf.linearize(ldr, srgb), ref, well, region)
-        absolute.append(metrics.luminance(pipeline.run(ldr, pipeline.Settings(scale="exif"), steps="linearize",
-                                                        exif=photo.exif).linear))
+        absolute.append(metrics.luminance(pipeline.run(ldr, pipeline.Settings(crf=curves["default"], scale="exif"),
+                                                        steps="linearize", exif=photo.exif).linear))
         good.append((c8.max(axis=2) < CLIP_CODE) & (c8.min(axis=2) > 15))
         rows.append(row)
         logger.info("%s", {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
