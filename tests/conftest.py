@@ -53,6 +53,24 @@ def hdr_test_image_fixture():
     return hdr_test_image
 
 
+def write_with_oiio(path: Path, array: np.ndarray, attributes: dict | None = None, channelnames=None) -> Path:
+    """Write ``array`` (its dtype decides the file's) with OpenImageIO, with header ``attributes``
+    (EXIF such as ``Make`` or ``ExposureTime``, ``Compression``, ...). Straight alpha is kept."""
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(np.ascontiguousarray(array))
+    spec = buf.specmod()
+    # Our arrays hold straight (unassociated) alpha; without this OIIO would
+    # divide colour by alpha when writing PNG/TIFF.
+    spec.attribute("oiio:UnassociatedAlpha", 1)
+    if channelnames is not None:
+        spec.channelnames = tuple(channelnames)
+    for name, value in (attributes or {}).items():
+        spec.attribute(name, value)
+    assert buf.write(str(path)), buf.geterror()
+    return path
+
+
 @pytest.fixture
 def tmp_out(tmp_path: Path) -> Path:
     """An empty output folder, separate from any inputs a test puts in tmp_path."""

@@ -166,16 +166,10 @@ def test_a_camera_in_exif_keeps_the_networks_curve(srgb_photo, tmp_path):
         pipeline.Settings(crf_trust="camera")
 
     # end to end: the JPEG's own EXIF, and --crf-trust
-    import OpenImageIO as oiio
+    from conftest import write_with_oiio
 
-    path = tmp_path / "canon.jpg"
-    spec = oiio.ImageSpec(srgb_photo.shape[1], srgb_photo.shape[0], 3, "uint8")
-    spec.attribute("Make", "Canon")
-    spec.attribute("Model", "Canon EOS 5D Mark II")
-    out = oiio.ImageOutput.create(str(path))
-    out.open(str(path), spec)
-    out.write_image(np.round(srgb_photo * 255).astype(np.uint8))
-    out.close()
+    path = write_with_oiio(tmp_path / "canon.jpg", np.round(srgb_photo * 255).astype(np.uint8),
+                           {"Make": "Canon", "Model": "Canon EOS 5D Mark II"})
     assert cli.main(["estimate-crf", str(path), "-o", str(tmp_path / "a"), "-q"]) == 0
     assert "camera in EXIF" in (tmp_path / "a" / "canon.crf.json").read_text()
     assert cli.main(["estimate-crf", str(path), "-o", str(tmp_path / "b"), "-q", "--crf-trust", "srgb-blend"]) == 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 import pytest
+from conftest import write_with_oiio
 
 from ldr2hdr.inference.errors import UnsupportedImageError
 from ldr2hdr.inference.io import (
@@ -23,18 +24,6 @@ from ldr2hdr.inference.io import (
 )
 
 
-def _write_with_oiio(path: Path, array: np.ndarray, attributes: dict | None = None, channelnames=None) -> Path:
-    buf = oiio.ImageBuf(np.ascontiguousarray(array))
-    spec = buf.specmod()
-    # Our arrays hold straight (unassociated) alpha; without this OIIO would
-    # divide colour by alpha when writing PNG/TIFF.
-    spec.attribute("oiio:UnassociatedAlpha", 1)
-    if channelnames is not None:
-        spec.channelnames = tuple(channelnames)
-    for name, value in (attributes or {}).items():
-        spec.attribute(name, value)
-    assert buf.write(str(path)), buf.geterror()
-    return path
 
 
 # --------------------------------------------------------------------------- channel layouts
@@ -42,7 +31,7 @@ def _write_with_oiio(path: Path, array: np.ndarray, attributes: dict | None = No
 
 def test_gray_png_replicated_to_rgb(tmp_path):
     gray = (np.arange(12 * 10).reshape(12, 10, 1) * 2).astype(np.uint8)
-    loaded = read_image(_write_with_oiio(tmp_path / "g.png", gray))
+    loaded = read_image(write_with_oiio(tmp_path / "g.png", gray))
     assert loaded.pixels.shape == (12, 10, 3) and loaded.alpha is None
     for c in range(3):
         np.testing.assert_array_equal(np.rint(loaded.pixels[..., c] * 255), gray[..., 0])
@@ -51,7 +40,7 @@ def test_gray_png_replicated_to_rgb(tmp_path):
 def test_gray_alpha_png(tmp_path):
     gray = np.full((3, 4), 200, np.uint8)
     alpha = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
-    loaded = read_image(_write_with_oiio(tmp_path / "ga.png", np.stack([gray, alpha], -1)))
+    loaded = read_image(write_with_oiio(tmp_path / "ga.png", np.stack([gray, alpha], -1)))
     assert loaded.pixels.shape == (3, 4, 3)
     # colour must not be premultiplied by alpha
     np.testing.assert_array_equal(np.rint(loaded.pixels * 255), 200)
@@ -64,7 +53,7 @@ def test_rgba_alpha_kept_aside_and_colour_not_premultiplied(tmp_path, ext):
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = 200, 100, 50, 100
     attributes = {"compression": "lossless"} if ext == ".webp" else {}
-    _write_with_oiio(tmp_path / f"a{ext}", rgba, attributes)
+    write_with_oiio(tmp_path / f"a{ext}", rgba, attributes)
     loaded = read_image(tmp_path / f"a{ext}")
     assert loaded.pixels.shape == (8, 8, 3) and loaded.alpha.shape == (8, 8)
     np.testing.assert_allclose(loaded.alpha, 100 / 255, atol=1 / 255)
@@ -76,21 +65,21 @@ def test_rgba_alpha_kept_aside_and_colour_not_premultiplied(tmp_path, ext):
 @pytest.mark.parametrize("ext", [".tif", ".png"])
 def test_16bit_integer_scaled_by_65535(tmp_path, ext):
     codes = np.array([[[0, 1, 65535], [32768, 1000, 65534]]], np.uint16)
-    loaded = read_image(_write_with_oiio(tmp_path / f"a{ext}", codes))
+    loaded = read_image(write_with_oiio(tmp_path / f"a{ext}", codes))
     assert loaded.bits == 16 and not loaded.is_hdr
     np.testing.assert_array_equal(np.rint(loaded.pixels.astype(np.float64) * 65535), codes)
 
 
 def test_float_tiff_is_hdr(tmp_path, hdr_test_image):
     hdr = hdr_test_image(5, 6)
-    loaded = read_image(_write_with_oiio(tmp_path / "f.tif", hdr))
+    loaded = read_image(write_with_oiio(tmp_path / "f.tif", hdr))
     assert loaded.is_hdr and loaded.bits == 32 and loaded.format == "tiff"
     np.testing.assert_array_equal(loaded.pixels, hdr)
 
 
 def test_radiance_hdr_read(tmp_path, hdr_test_image):
     hdr = hdr_test_image(5, 6)
-    loaded = read_image(_write_with_oiio(tmp_path / "f.HDR", hdr))
+    loaded = read_image(write_with_oiio(tmp_path / "f.HDR", hdr))
     assert loaded.is_hdr and loaded.format == "hdr"
     # RGBE shares one exponent per pixel: error is relative to the brightest channel
     error = np.abs(loaded.pixels - hdr) / hdr.max(axis=-1, keepdims=True)
@@ -101,7 +90,7 @@ def test_more_than_four_channels_picks_rgb_by_name(tmp_path):
     rng = np.random.default_rng(2)
     data = rng.random((6, 7, 6)).astype(np.float32)
     names = ["Z", "B", "G", "R", "depth", "A"]
-    loaded = read_image(_write_with_oiio(tmp_path / "multi.exr", data, channelnames=names))
+    loaded = read_image(write_with_oiio(tmp_path / "multi.exr", data, channelnames=names))
     np.testing.assert_allclose(loaded.pixels, data[..., [3, 2, 1]], rtol=1e-3)
     np.testing.assert_allclose(loaded.alpha, data[..., 5], rtol=1e-3)
 
@@ -110,7 +99,7 @@ def test_multiview_channels_use_first_layer(tmp_path):
     rng = np.random.default_rng(3)
     data = rng.random((4, 5, 6)).astype(np.float32)
     names = ["left.R", "left.G", "left.B", "right.R", "right.G", "right.B"]
-    loaded = read_image(_write_with_oiio(tmp_path / "views.exr", data, channelnames=names))
+    loaded = read_image(write_with_oiio(tmp_path / "views.exr", data, channelnames=names))
     np.testing.assert_allclose(loaded.pixels, data[..., :3], rtol=1e-3)
 
 
@@ -192,7 +181,7 @@ def test_cmyk_jpeg_comes_out_rgb(tmp_path):
 
 
 def test_exif_exposure_read(tmp_path):
-    path = _write_with_oiio(
+    path = write_with_oiio(
         tmp_path / "e.jpg",
         np.full((8, 8, 3), 128, np.uint8),
         {"ExposureTime": 1 / 125, "FNumber": 5.6, "Exif:PhotographicSensitivity": 800},
@@ -210,12 +199,12 @@ def test_exif_exposure_read(tmp_path):
                                                  ("FUJIFILM", "", "FUJIFILM")])
 def test_exif_names_the_camera(tmp_path, make, model, camera):
     attrs = {"Make": make, **({"Model": model} if model else {})}
-    path = _write_with_oiio(tmp_path / "c.jpg", np.full((8, 8, 3), 128, np.uint8), attrs)
+    path = write_with_oiio(tmp_path / "c.jpg", np.full((8, 8, 3), 128, np.uint8), attrs)
     assert read_image(path).exif.camera == camera
 
 
 def test_no_exif_gives_none(tmp_path):
-    exif = read_image(_write_with_oiio(tmp_path / "n.png", np.zeros((2, 2, 3), np.uint8))).exif
+    exif = read_image(write_with_oiio(tmp_path / "n.png", np.zeros((2, 2, 3), np.uint8))).exif
     assert exif == ExifInfo(exposure_time=None, f_number=None, iso=None, camera=None, orientation=1)
 
 
@@ -225,7 +214,7 @@ def test_orientation_6_rotates_clockwise(tmp_path):
     stored = np.zeros((16, 24, 3), np.uint8)
     stored[8:16, 0:8] = 255
     stored[0:8, 16:24, 0] = 255  # red block top-right -> bottom-right after rotation
-    path = _write_with_oiio(tmp_path / "o6.jpg", stored, {"Orientation": 6})
+    path = write_with_oiio(tmp_path / "o6.jpg", stored, {"Orientation": 6})
     loaded = read_image(path)
     assert loaded.exif.orientation == 6
     assert loaded.pixels.shape == (24, 16, 3)
@@ -255,7 +244,7 @@ def _exif_reference(stored: np.ndarray, orientation: int) -> np.ndarray:
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_orientation_all_values(tmp_path, orientation):
     stored = np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4) * 1000  # RGBA, asymmetric
-    path = _write_with_oiio(tmp_path / "o.tif", stored, {"Orientation": orientation})
+    path = write_with_oiio(tmp_path / "o.tif", stored, {"Orientation": orientation})
     loaded = read_image(path)
     assert loaded.exif.orientation == orientation
     expected = _exif_reference(stored.astype(np.float32) / 65535, orientation)
@@ -285,13 +274,13 @@ def test_apply_orientation_known_values():
 def test_extreme_shapes(tmp_path, shape):
     rng = np.random.default_rng(4)
     codes = rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8)
-    loaded = read_image(_write_with_oiio(tmp_path / "s.png", codes))
+    loaded = read_image(write_with_oiio(tmp_path / "s.png", codes))
     assert loaded.pixels.shape == (*shape, 3)
     np.testing.assert_array_equal(np.rint(loaded.pixels * 255), codes)
 
 
 def test_max_pixels_boundary(tmp_path):
-    path = _write_with_oiio(tmp_path / "b.png", np.zeros((10, 10, 3), np.uint8))
+    path = write_with_oiio(tmp_path / "b.png", np.zeros((10, 10, 3), np.uint8))
     assert read_image(path, max_pixels=100).pixels.shape == (10, 10, 3)
     with pytest.raises(UnsupportedImageError, match="10 x 10 = 100 pixels, above the limit of 99"):
         read_image(path, max_pixels=99)

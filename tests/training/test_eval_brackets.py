@@ -14,21 +14,14 @@ from ldr2hdr.inference import crf  # noqa: E402
 
 def _bracket(folder: Path, radiance: np.ndarray, times=(0.03, 0.12, 0.48)) -> None:
     # (OpenImageIO 3 writes exposure times such as 1/4 or 1/8 s as infinity: avoided here)
-    import OpenImageIO as oiio
+    from conftest import write_with_oiio
 
     srgb = crf.srgb_inverse().curves[0]
     for i, t in enumerate(times):
         codes = np.round(crf.apply_crf(np.clip(radiance * t, 0, 1), crf.srgb_inverse()) * 255).astype(np.uint8)
-        path = folder / f"IMG_{i}.jpg"
-        spec = oiio.ImageSpec(radiance.shape[1], radiance.shape[0], 3, "uint8")
-        spec.attribute("ExposureTime", float(t))
-        spec.attribute("FNumber", 8.0)
-        spec.attribute("Exif:PhotographicSensitivity", 100)
-        spec.attribute("Compression", "jpeg:100")
-        out = oiio.ImageOutput.create(str(path))
-        out.open(str(path), spec)
-        out.write_image(codes)
-        out.close()
+        write_with_oiio(folder / f"IMG_{i}.jpg", codes, {"ExposureTime": float(t), "FNumber": 8.0,
+                                                          "Exif:PhotographicSensitivity": 100,
+                                                          "Compression": "jpeg:100"})
     np.save(folder / "test_crfs.npy", np.stack([np.interp(np.arange(256) / 255, np.linspace(0, 1, srgb.size), srgb)] * 3, 1))
 
 
