@@ -25,17 +25,17 @@ import train_energy  # noqa: E402
 
 from ldr2hdr.evaluation import synth  # noqa: E402
 from ldr2hdr.evaluation.references import read_hdr  # noqa: E402
-from ldr2hdr.inference.highlights.sources import pixel_solid_angle  # noqa: E402
-from ldr2hdr.inference.imaging import REC709_Y  # noqa: E402
+from ldr2hdr.inference.highlights.sources import CLIP_CODE, pixel_solid_angle  # noqa: E402
+from ldr2hdr.inference.imaging import luminance  # noqa: E402
 
 
 def partial_shares(hdr: np.ndarray, curve: str, clip_fraction: float) -> tuple[float, float]:
     """``(partially clipped / clipped pixels, their share of the clipped region's true energy)``."""
-    ldr, info = synth.synthesize(hdr, curve, clip_fraction, "png")
-    clipped = ldr >= 254.5 / 255.0
+    ldr, _ = synth.synthesize(hdr, curve, clip_fraction, "png")
+    clipped = ldr >= CLIP_CODE  # per channel, at the top code as the energy step counts it
     any_c, all_c = clipped.any(axis=-1), clipped.all(axis=-1)
     weights = pixel_solid_angle(*hdr.shape[:2], True)
-    energy = (hdr @ np.asarray(REC709_Y, np.float64)) * weights
+    energy = luminance(hdr) * weights
     partial = any_c & ~all_c
     return (float(partial.sum() / max(any_c.sum(), 1)),
             float(energy[partial].sum() / max(energy[any_c].sum(), 1e-30)))

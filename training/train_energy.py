@@ -183,11 +183,11 @@ def monotone_constraints(names: tuple[str, ...] = MONOTONE_INCREASING) -> list[i
 
 
 def fit_parts(d: dict, idx: np.ndarray, seed: int, quantiles: bool = True, shift: float = 0.0,
-              monotone: tuple[str, ...] = ()) -> dict:
+              monotone: tuple[str, ...] = (), min_samples_leaf: int = PARAMS["min_samples_leaf"]) -> dict:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     X, w = d["X"][idx], d["weight"][idx]
-    params = dict(PARAMS, monotonic_cst=monotone_constraints(monotone))
+    params = dict(PARAMS, monotonic_cst=monotone_constraints(monotone), min_samples_leaf=min_samples_leaf)
     parts = {}
     y = d["y"] - shift  # absolute-error and quantile boosting are shift-equivariant: every estimate moves by -shift
     specs = [("mean_fill", y, dict(loss="absolute_error")), ("mean_open", y - d["offset"], dict(loss="absolute_error"))]
@@ -306,7 +306,6 @@ def main(argv=None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from sklearn.model_selection import GroupKFold
 
-    PARAMS["min_samples_leaf"] = args.min_samples_leaf
     monotone = tuple(f for f in args.monotone.split(",") if f)
     monotone_constraints(monotone)  # unknown names fail before any work
     cache = Path(args.cache)
@@ -344,6 +343,7 @@ def main(argv=None) -> int:
     for tr, te in GroupKFold(5).split(real, groups=train["names"][real]):
         tr, te = np.concatenate([real[tr], np.nonzero(rendered)[0]]), real[te]  # renders: fit, never scored
         parts = fit_parts(train, tr, args.seed, quantiles=bool(args.save_oof), shift=args.boost_shift,
+                          min_samples_leaf=args.min_samples_leaf,
                           monotone=monotone)
         model = energy.EnergyModel(parts, sources.FEATURE_NAMES)
         oof[te], oof_half[te] = model.predict(train["X"][te])
@@ -367,7 +367,8 @@ def main(argv=None) -> int:
         logger.info("CV %-15s %s", name, {k: v for k, v in cv[name].items() if k != "by_category"})
     # budget-const's constant: median over the clean sRGB photos (evaluation/methods.BUDGET_CONST_LOG2)
     c_all = float(np.median([np.log2(im["e_clip_true"] / im["e_open"]) for im in clean["images"]]))
-    parts = fit_parts(train, np.arange(len(train["y"])), args.seed, shift=args.boost_shift, monotone=monotone)
+    parts = fit_parts(train, np.arange(len(train["y"])), args.seed, shift=args.boost_shift, monotone=monotone,
+                      min_samples_leaf=args.min_samples_leaf)
     model = energy.model_from_arrays(energy.arrays_from_model(parts))
     boost, half = model.predict(held["X"])
     heldout = {}
