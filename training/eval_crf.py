@@ -77,23 +77,24 @@ def heldout_curves() -> list[str]:
     return synth.dorf_test_curve_names(DORF_PATH) + list(VIEWS)
 
 
-def heldout_setup(quick: bool = False) -> tuple[list[Path], tuple, tuple]:
+def heldout_setup(quick: bool = False, clips: tuple[float, ...] = CLIP_FRACTIONS) -> tuple[list[Path], tuple, tuple]:
     """``(scenes, clip fractions, codecs)`` of the protocol (``quick``: every second scene, one
-    clip fraction, PNG only)."""
+    clip fraction, PNG only; ``clips``: other clip fractions than the protocol's)."""
     refs = split.eval_files(HDR_ROOT, include_studio_lights=True)
     assert all(split.is_eval(p) for p in refs)
     if quick:
-        return refs[::2], CLIP_FRACTIONS[:1], CODECS[:1]
-    return refs, CLIP_FRACTIONS, CODECS
+        return refs[::2], tuple(clips)[:1], CODECS[:1]
+    return refs, tuple(clips), CODECS
 
 
-def heldout_photos(max_width: int = 512, quick: bool = False, all_codecs: bool = False):
+def heldout_photos(max_width: int = 512, quick: bool = False, all_codecs: bool = False,
+                   clips: tuple[float, ...] = CLIP_FRACTIONS):
     """The protocol's photos, in order: ``(ref_path, hdr, curve, clip, codec, ldr, info)``.
 
     Codecs alternate over (scene, curve, clip) so every combination is covered without
     multiplying the run time (``all_codecs``: both for every sample); ``quick``: one clip
     fraction, PNG only, every second scene."""
-    refs, clips, codecs = heldout_setup(quick)
+    refs, clips, codecs = heldout_setup(quick, clips)
     curves = heldout_curves()
     for ri, ref_path in enumerate(refs):
         hdr = load_scene(ref_path, max_width)
@@ -157,6 +158,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="one clip fraction, PNG only, every second scene")
     ap.add_argument("--publish", action="store_true", help="copy the weights to weights/ with these metrics")
     ap.add_argument("--all-codecs", action="store_true", help="every sample in PNG and JPEG (2x the time)")
+    ap.add_argument("--clips", type=lambda v: tuple(float(x) for x in v.split(",")), default=CLIP_FRACTIONS,
+                    help="clip fractions of the photos (default 0.02,0.08; e.g. 0.25 for heavily clipped photos)")
     ap.add_argument("--max-width", type=int, default=512, help="scenes are downsized to this width")
     ap.add_argument("--timing", action="store_true",
                     help="only time the estimate on a 12-megapixel image (4000x3000) and exit")
@@ -170,7 +173,9 @@ def main(argv=None) -> int:
     if args.timing:
         return time_12mp(args.weights)
 
-    refs, clips, codecs = heldout_setup(args.quick)
+    if args.clips != CLIP_FRACTIONS and args.publish:
+        raise SystemExit("--publish records the protocol's clip fractions; drop --clips")
+    refs, clips, codecs = heldout_setup(args.quick, args.clips)
     curves = heldout_curves()
     truths = {c: synth.true_inverse_curve(c, dorf_path=DORF_PATH) for c in curves}
     fixed = {"srgb": crf.srgb_inverse(), "gamma2.2": crf.gamma_inverse(2.2)}
@@ -179,7 +184,7 @@ def main(argv=None) -> int:
     t_est = []
     t0 = time.time()
     previous = None
-    for ref_path, hdr, curve, clip, codec, ldr, info in heldout_photos(args.max_width, args.quick, args.all_codecs):
+    for ref_path, hdr, curve, clip, codec, ldr, info in heldout_photos(args.max_width, args.quick, args.all_codecs, args.clips):
         if previous is not None and ref_path != previous:
             print(f"{previous.name}: {len(rows)} samples, {time.time() - t0:.0f}s", file=sys.stderr)
         previous = ref_path
