@@ -201,6 +201,35 @@ def fit_parts(d: dict, idx: np.ndarray, seed: int, quantiles: bool = True, shift
     return parts
 
 
+def learning_curve(train: dict, real: np.ndarray, counts: list[int], repeats: int, seed: int, shift: float,
+                   min_samples_leaf: int) -> dict[int, dict]:
+    """Group 5-fold CV over scenes with the trees fitted on ``K`` randomly chosen training scenes of each
+    fold only (``repeats`` draws per fold and ``K``): how the error falls with the number of scenes.
+    Returns per ``K`` the photo-weighted mean energy |err| and irradiance over every fold and draw."""
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(seed)
+    names = train["names"]
+    out: dict[int, list] = {k: [] for k in counts}
+    for tr, te in GroupKFold(5).split(real, groups=names[real]):
+        tr, te = real[tr], real[te]
+        scenes = np.unique(names[tr])
+        for _ in range(repeats):
+            for k in counts:
+                pick = rng.choice(scenes, size=min(k, len(scenes)), replace=False)
+                parts = fit_parts(train, tr[np.isin(names[tr], pick)], seed, quantiles=False, shift=shift,
+                                  min_samples_leaf=min_samples_leaf)
+                boost, _ = energy.EnergyModel(parts, sources.FEATURE_NAMES).predict(train["X"][te])
+                cv, _ = score(subset(train, te), boost)
+                out[k].append((cv["energy_abs"], cv["irradiance"], cv["photos"]))
+    table = {}
+    for k, rows in out.items():
+        a = np.array(rows)
+        table[k] = {"energy_abs": round(float(np.average(a[:, 0], weights=a[:, 2])), 3),
+                    "irradiance": round(float(np.average(a[:, 1], weights=a[:, 2])), 3), "fits": len(rows)}
+    return table
+
+
 def categories() -> dict[str, str]:
     import re
 
@@ -299,6 +328,10 @@ def main(argv=None) -> int:
     ap.add_argument("--build-shard", type=int, default=None, metavar="I",
                     help="only build (and cache) part I of the pipeline examples, then exit: run one process per "
                          "part to use every core")
+    ap.add_argument("--scene-counts", default="", metavar="K1,K2",
+                    help="only measure the learning curve: CV with the trees fitted on K random training scenes per "
+                         "fold (each K, --repeats draws), print the table, write nothing")
+    ap.add_argument("--repeats", type=int, default=2, help="draws of the scenes per fold and K (--scene-counts)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import os
@@ -333,6 +366,12 @@ def main(argv=None) -> int:
     rendered = np.char.startswith(train["names"].astype(str), "render_")
     train["weight"] = np.where(rendered, args.render_weight, 1.0) * source_weights(train, args.weight)
     real = np.nonzero(~rendered)[0]
+    if args.scene_counts:
+        counts = [int(k) for k in args.scene_counts.split(",")]
+        for k, row in learning_curve(train, real, counts, args.repeats, args.seed, args.boost_shift,
+                                     args.min_samples_leaf).items():
+            logger.info("learning curve: %3d training scenes per fold: %s", k, row)
+        return 0
     held = arrays(load_or_build(cache / f"eval_seed{args.seed + 1}_per{args.eval_per_reference}.npy",
                                 split.eval_files(include_studio_lights=False), args.eval_per_reference, args.seed + 1, True))
     logger.info("training: %d photos, %d sources; evaluation: %d photos, %d sources",

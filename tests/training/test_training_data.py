@@ -175,3 +175,32 @@ def test_energy_photo_filters_renumber_sources_and_read_the_render_kind(tmp_path
     assert [im["name"] for im in indoor["images"]] == ["render_00000.exr"]
     assert [(r["img"], r["E"]) for r in indoor["rows"]] == [(0, 1.0)]
     assert train_energy.keep_photos(data, [True] * 3) is data
+
+
+def test_energy_learning_curve_falls_with_more_training_scenes(monkeypatch):
+    train_energy = pytest.importorskip("train_energy")
+    pytest.importorskip("sklearn")
+    monkeypatch.setitem(train_energy.PARAMS, "max_iter", 40)  # a small problem: fewer boosting rounds do
+    from ldr2hdr.inference.highlights import sources
+
+    rng = np.random.default_rng(0)
+    nf = len(sources.FEATURE_NAMES)
+    rows, photos = [], []
+    for scene in range(40):
+        for _ in range(4):  # one source per photo; its boost is a smooth function of the first feature
+            x = np.zeros(nf)
+            x[0] = rng.uniform(-2, 2)
+            x[1] = rng.normal()
+            b = 3 * np.tanh(x[0]) + 0.1 * rng.normal()
+            rows.append({"img": len(photos), "E": 2.0 ** b, "fill": 1.0, "feats": x, "name": f"scene{scene}",
+                         "omega": 0.01})
+            photos.append({"name": f"scene{scene}", "pano": True, "fill_total": 1.0, "e_clip_true": 2.0 ** b,
+                           "e_open": 1.0, "irr_open": np.ones((4, 3)), "fill_irr": np.full((1, 4, 3), 0.5),
+                           "irr_true": np.ones((4, 3)) + 0.5 * 2.0 ** b})
+    train = train_energy.arrays({"rows": rows, "images": photos})
+    train["weight"] = np.ones(len(rows))
+    table = train_energy.learning_curve(train, np.arange(len(rows)), [2, 30], repeats=1, seed=0, shift=0.0,
+                                        min_samples_leaf=4)
+    assert set(table) == {2, 30} and all(t["fits"] == 5 for t in table.values())
+    assert table[30]["energy_abs"] < 0.7 * table[2]["energy_abs"], table
+    assert table[30]["irradiance"] < table[2]["irradiance"], table
