@@ -184,7 +184,8 @@ def main(argv=None) -> int:
     t_est = []
     t0 = time.time()
     previous = None
-    for ref_path, hdr, curve, clip, codec, ldr, info in heldout_photos(args.max_width, args.quick, args.all_codecs, args.clips):
+    photos = heldout_photos(args.max_width, args.quick, args.all_codecs, args.clips)
+    for ref_path, hdr, curve, clip, codec, ldr, info in photos:
         if previous is not None and ref_path != previous:
             print(f"{previous.name}: {len(rows)} samples, {time.time() - t0:.0f}s", file=sys.stderr)
         previous = ref_path
