@@ -20,8 +20,9 @@ For each exposure, as one photo given to ldr2hdr alone:
   network's curve), the network's curve blended with sRGB by its trust (what the same pixels get
   without EXIF, ``--crf-trust srgb-blend``) and plain sRGB, against the recovered response;
 * linearity: log2 RMSE of luminance between the linearized photo and the merge after the harness's
-  alignment (``metrics.si_log2_rmse``, as ``eval_crf.py``) over the photo's well-exposed pixels (no channel clipped, largest channel 0.05-0.95), and the
-  clip level's shift against them (``eval_crf.clip_level_shift``), for the same three curves;
+  alignment (``metrics.si_log2_rmse``, as ``eval_crf.py``) over the photo's well-exposed pixels (no
+  channel clipped, largest channel 0.05-0.95), and the clip level's shift against them
+  (``eval_crf.clip_level_shift``), for the same three curves;
 * highlights: over the pixels clipped in the photo whose radiance the merge knows, log2 of the
   restored over the true luminance sum after ``metrics.align_scale`` on the well-exposed pixels (the
   default pipeline with and without EXIF, and the sRGB decode left at the clip level).
@@ -100,12 +101,13 @@ def evaluate_bracket(folder: Path) -> list[dict]:
     srgb = crf.srgb_inverse()
     rows = []
     absolute, good = [], []  # per photo: luminance in --scale exif units, pixels well exposed
+    blend = pipeline.Settings(crf_trust="srgb-blend")
     for f, c8, t, photo in zip(files, codes, times, photos):
         ldr = pipeline.check_ldr(unit_float(c8))
         clipped = c8.max(axis=2) >= 255
         well = eval_crf.well_exposed(ldr, clipped) & known
         region = clipped & known
-        curves = {"default": pipeline.estimate_crf(ldr, exif=photo.exif), "blend": pipeline.estimate_crf(ldr, pipeline.Settings(crf_trust="srgb-blend")),
+        curves = {"default": pipeline.estimate_crf(ldr, exif=photo.exif), "blend": pipeline.estimate_crf(ldr, blend),
                   "srgb": srgb}
         row = {"bracket": folder.name, "photo": f.name, "camera": photo.exif.camera, "exposure_s": t,
                "clipped": float(clipped.mean()),

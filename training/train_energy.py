@@ -205,7 +205,8 @@ def learning_curve(train: dict, real: np.ndarray, counts: list[int], repeats: in
                    min_samples_leaf: int) -> dict[int, dict]:
     """Group 5-fold CV over scenes with the trees fitted on ``K`` randomly chosen training scenes of each
     fold only (``repeats`` draws per fold and ``K``): how the error falls with the number of scenes.
-    Only the real scenes in ``real`` count (rendered panoramas are left out of these fits). Returns per ``K`` the photo-weighted mean energy |err| and irradiance over every fold and draw."""
+    Only the real scenes in ``real`` count (rendered panoramas are left out of these fits). Returns per
+    ``K`` the photo-weighted mean energy |err| and irradiance over every fold and draw."""
     from sklearn.model_selection import GroupKFold
 
     rng = np.random.default_rng(seed)
