@@ -4,6 +4,7 @@
     python training/eval_crf.py --weights runs/crf/crf_net.safetensors
     python training/eval_crf.py --weights runs/crf/crf_net.safetensors --publish
     python training/eval_crf.py --timing                          # 12-megapixel CPU timing
+    python training/eval_crf.py --scenes train-first --max-scenes 16  # scenes the network has seen
 
 Protocol (nothing here is ever trained on):
 
@@ -77,24 +78,49 @@ def heldout_curves() -> list[str]:
     return synth.dorf_test_curve_names(DORF_PATH) + list(VIEWS)
 
 
-def heldout_setup(quick: bool = False, clips: tuple[float, ...] = CLIP_FRACTIONS) -> tuple[list[Path], tuple, tuple]:
+#: Which references the photos are made of (``--scenes``): the held-out protocol, or training
+#: references, to see how much of the error is the scene being new (never for published numbers).
+SCENE_SETS = ("eval", "train-first", "train-added")
+
+
+def scene_files(scenes: str = "eval", max_scenes: int | None = None) -> list[Path]:
+    """References of a scene set (:data:`SCENE_SETS`); ``max_scenes``: a seeded random subset, in order.
+
+    ``train-first``: the first split's training references (:data:`split.TRAIN_SPLIT_FIRST`, what the
+    shipped network was trained on); ``train-added``: the training references added on 2026-12-02."""
+    if scenes == "eval":
+        refs = split.eval_files(HDR_ROOT, include_studio_lights=True)
+        assert all(split.is_eval(p) for p in refs)
+    elif scenes in SCENE_SETS:
+        first = set(split.TRAIN_SPLIT_FIRST)
+        refs = [p for p in split.train_files(HDR_ROOT) if (p.name in first) == (scenes == "train-first")]
+    else:
+        raise ValueError(f"scenes must be one of {SCENE_SETS}, got {scenes!r}")
+    if max_scenes is not None and len(refs) > max_scenes:
+        pick = np.random.default_rng(0).choice(len(refs), max_scenes, replace=False)
+        refs = [refs[i] for i in sorted(pick)]
+    return refs
+
+
+def heldout_setup(quick: bool = False, clips: tuple[float, ...] = CLIP_FRACTIONS, scenes: str = "eval",
+                  max_scenes: int | None = None) -> tuple[list[Path], tuple, tuple]:
     """``(scenes, clip fractions, codecs)`` of the protocol (``quick``: every second scene, one
-    clip fraction, PNG only; ``clips``: other clip fractions than the protocol's)."""
-    refs = split.eval_files(HDR_ROOT, include_studio_lights=True)
-    assert all(split.is_eval(p) for p in refs)
+    clip fraction, PNG only; ``clips``: other clip fractions than the protocol's; ``scenes``,
+    ``max_scenes``: :func:`scene_files`)."""
+    refs = scene_files(scenes, max_scenes)
     if quick:
         return refs[::2], tuple(clips)[:1], CODECS[:1]
     return refs, tuple(clips), CODECS
 
 
 def heldout_photos(max_width: int = 512, quick: bool = False, all_codecs: bool = False,
-                   clips: tuple[float, ...] = CLIP_FRACTIONS):
+                   clips: tuple[float, ...] = CLIP_FRACTIONS, scenes: str = "eval", max_scenes: int | None = None):
     """The protocol's photos, in order: ``(ref_path, hdr, curve, clip, codec, ldr, info)``.
 
     Codecs alternate over (scene, curve, clip) so every combination is covered without
     multiplying the run time (``all_codecs``: both for every sample); ``quick``: one clip
     fraction, PNG only, every second scene."""
-    refs, clips, codecs = heldout_setup(quick, clips)
+    refs, clips, codecs = heldout_setup(quick, clips, scenes, max_scenes)
     curves = heldout_curves()
     for ri, ref_path in enumerate(refs):
         hdr = load_scene(ref_path, max_width)
@@ -160,6 +186,10 @@ def main(argv=None) -> int:
     ap.add_argument("--all-codecs", action="store_true", help="every sample in PNG and JPEG (2x the time)")
     ap.add_argument("--clips", type=lambda v: tuple(float(x) for x in v.split(",")), default=CLIP_FRACTIONS,
                     help="clip fractions of the photos (default 0.02,0.08; e.g. 0.25 for heavily clipped photos)")
+    ap.add_argument("--scenes", default="eval", choices=SCENE_SETS,
+                    help="the photos' references: the held-out split (default), or the training references the "
+                         "shipped network saw (train-first) or not (train-added), to separate scene from curve error")
+    ap.add_argument("--max-scenes", type=int, default=None, help="a seeded random subset of that many references")
     ap.add_argument("--max-width", type=int, default=512, help="scenes are downsized to this width")
     ap.add_argument("--timing", action="store_true",
                     help="only time the estimate on a 12-megapixel image (4000x3000) and exit")
@@ -173,9 +203,9 @@ def main(argv=None) -> int:
     if args.timing:
         return time_12mp(args.weights)
 
-    if args.clips != CLIP_FRACTIONS and args.publish:
-        raise SystemExit("--publish records the protocol's clip fractions; drop --clips")
-    refs, clips, codecs = heldout_setup(args.quick, args.clips)
+    if args.publish and (args.clips != CLIP_FRACTIONS or args.scenes != "eval" or args.max_scenes):
+        raise SystemExit("--publish records the held-out protocol; drop --clips, --scenes and --max-scenes")
+    refs, clips, codecs = heldout_setup(args.quick, args.clips, args.scenes, args.max_scenes)
     curves = heldout_curves()
     truths = {c: synth.true_inverse_curve(c, dorf_path=DORF_PATH) for c in curves}
     fixed = {"srgb": crf.srgb_inverse(), "gamma2.2": crf.gamma_inverse(2.2)}
@@ -184,7 +214,7 @@ def main(argv=None) -> int:
     t_est = []
     t0 = time.time()
     previous = None
-    photos = heldout_photos(args.max_width, args.quick, args.all_codecs, args.clips)
+    photos = heldout_photos(args.max_width, args.quick, args.all_codecs, args.clips, args.scenes, args.max_scenes)
     for ref_path, hdr, curve, clip, codec, ldr, info in photos:
         if previous is not None and ref_path != previous:
             print(f"{previous.name}: {len(rows)} samples, {time.time() - t0:.0f}s", file=sys.stderr)
