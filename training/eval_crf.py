@@ -9,7 +9,9 @@
 Protocol (nothing here is ever trained on):
 
 * scenes: the evaluation split of training/split.py (14 HDRs) + Blender's 8 studio lights,
-  downsized to at most 512 px wide (``--max-width``; two shared CPU cores);
+  downsized to at most 512 px wide (``--max-width``; two shared CPU cores); ``--scenes
+  train-first|train-added`` puts training references in their place, a diagnosis of how much
+  of the error is the scene being new, never a published number;
 * curves: the 10 DoRF test curves (RandomState(730) split) and the gray-axis response of
   Blender's view transforms ``agx``, ``filmic``, ``khronos-pbr-neutral``, ``standard``
   (synth.py; clip level = the linear grey that reaches 8-bit white);
@@ -203,7 +205,7 @@ def main(argv=None) -> int:
     if args.timing:
         return time_12mp(args.weights)
 
-    if args.publish and (args.clips != CLIP_FRACTIONS or args.scenes != "eval" or args.max_scenes):
+    if args.publish and (args.clips != CLIP_FRACTIONS or args.scenes != "eval" or args.max_scenes is not None):
         raise SystemExit("--publish records the held-out protocol; drop --clips, --scenes and --max-scenes")
     refs, clips, codecs = heldout_setup(args.quick, args.clips, args.scenes, args.max_scenes)
     curves = heldout_curves()
